@@ -1,0 +1,1 @@
+//! llc-codegen: lowers kernels through MLIR to PTX.

@@ -1,0 +1,21 @@
+//! llc-ir: the tensor IR of llc-train.
+//!
+//! A [`Module`] holds [`Function`]s; a function is a petgraph dataflow graph of [`Node`]s,
+//! each one [`Op`] from a closed set with a static [`TensorType`]. Every stage of the
+//! compiler reads and writes this IR, prints it in the `.ir` text format and can run it on
+//! the reference interpreter.
+
+pub mod builder;
+pub mod dtype;
+pub mod error;
+pub mod graph;
+pub mod infer;
+pub mod op;
+pub mod verify;
+
+pub use builder::Builder;
+pub use dtype::{DType, MAX_ELEMENTS, TensorType};
+pub use error::{IrError, Result, Span};
+pub use graph::{Function, Module, Node, NodeId, Output};
+pub use op::{ArgRole, AttnOperand, BinaryOp, CmpOp, Op, Real, ReduceKind, UnaryOp};
+pub use verify::{SpanMap, verify_function, verify_module};

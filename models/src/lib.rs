@@ -1,0 +1,1 @@
+//! llc-models: Llama 2 configurations and their IR.

@@ -1,0 +1,1 @@
+//! llc-passes: IR-to-IR passes and the named pipeline.

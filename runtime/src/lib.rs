@@ -1,0 +1,1 @@
+//! llc-runtime: executes IR on the CPU (reference interpreter) and on CUDA GPUs.
