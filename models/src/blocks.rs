@@ -81,6 +81,8 @@ pub(crate) fn rope_tables(
         } else {
             v
         };
+        // Free the plain `cos`/`sin` names (the ops' default names) for the tables.
+        let v = b.name(v, &format!("{name}_flat"))?;
         let v = b.reshape(v, &[t, 1, half, 1])?;
         out.push(b.name(v, name)?);
     }
