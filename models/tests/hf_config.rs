@@ -79,6 +79,47 @@ const TINYLLAMA_HF: &str = r#"{
   "vocab_size": 32000
 }"#;
 
+/// What transformers 5.24 wrote (`LlamaConfig.from_json_file(..).to_json_string()`) after
+/// reading our `tiny` preset's `to_hf_config_json()`: the newer `rope_parameters` layout.
+const TINY_REWRITTEN_BY_TRANSFORMERS_5: &str = r#"{
+  "architectures": [
+    "LlamaForCausalLM"
+  ],
+  "attention_bias": false,
+  "attention_dropout": 0.0,
+  "bos_token_id": 1,
+  "dtype": "float32",
+  "eos_token_id": 2,
+  "head_dim": 16,
+  "hidden_act": "silu",
+  "hidden_size": 64,
+  "initializer_range": 0.02,
+  "intermediate_size": 172,
+  "max_position_embeddings": 64,
+  "mlp_bias": false,
+  "model_type": "llama",
+  "num_attention_heads": 4,
+  "num_hidden_layers": 2,
+  "num_key_value_heads": 2,
+  "pad_token_id": null,
+  "pretraining_tp": 1,
+  "rms_norm_eps": 1e-05,
+  "rope_parameters": {
+    "rope_theta": 10000.0,
+    "rope_type": "default"
+  },
+  "tie_word_embeddings": false,
+  "transformers_version": "5.24.0",
+  "use_cache": true,
+  "vocab_size": 256
+}"#;
+
+#[test]
+fn transformers_rewrite_of_our_config_reads_back() {
+    let cfg = LlamaConfig::from_hf_config_json(TINY_REWRITTEN_BY_TRANSFORMERS_5).unwrap();
+    assert_eq!(cfg, LlamaConfig::preset("tiny").unwrap());
+}
+
 #[test]
 fn released_configs_match_the_presets() {
     for (text, preset) in [
@@ -119,6 +160,7 @@ fn written_config_has_what_transformers_expects() {
     assert_eq!(v["architectures"], serde_json::json!(["LlamaForCausalLM"]));
     assert_eq!(v["model_type"], "llama");
     assert_eq!(v["torch_dtype"], "float32");
+    assert_eq!(v["dtype"], "float32");
     assert_eq!(v["hidden_act"], "silu");
     assert_eq!(v["bos_token_id"], 1);
     assert_eq!(v["eos_token_id"], 2);
