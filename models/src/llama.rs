@@ -121,7 +121,11 @@ pub fn build_forward(cfg: &LlamaConfig, opts: &BuildOptions) -> Result<Module, M
         let id = b.param(&name, dt, &shape)?;
         params.insert(name, id);
     }
-    let p = |name: &str| -> NodeId { params[name] };
+    let p = |name: &str| -> NodeId {
+        *params
+            .get(name)
+            .expect("param_names lists every parameter the builder reads")
+    };
     let tokens = b.input("tokens", DType::I32, &[bt, t])?;
     let targets = match opts.output {
         ForwardOutput::Loss => Some(b.input("targets", DType::I32, &[bt, t])?),
