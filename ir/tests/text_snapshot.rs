@@ -6,7 +6,9 @@ use llc_ir::{Builder, DType, Function, Module, parse_module, print_module};
 fn tiny_module() -> Module {
     let mut fwd = Function::new("forward");
     let mut b = Builder::new(&mut fwd);
-    let emb = b.param("tok_embeddings.weight", DType::F32, &[16, 8]).expect("arg");
+    let emb = b
+        .param("tok_embeddings.weight", DType::F32, &[16, 8])
+        .expect("arg");
     let norm = b.param("norm.weight", DType::F32, &[8]).expect("arg");
     let w1 = b.param("w1.weight", DType::F32, &[12, 8]).expect("arg");
     let w3 = b.param("w3.weight", DType::F32, &[12, 8]).expect("arg");
