@@ -45,6 +45,26 @@ fn json_layout_mirrors_the_text() {
     );
 }
 
+#[test]
+fn a_float_that_needs_exact_parsing_keeps_its_bits() {
+    // Without serde_json's `float_roundtrip` this value comes back one ulp off.
+    let v = f64::from_bits(537179676387791020);
+    let text = format!(
+        "func @f() {{\n  %c = rms_norm_grad_w %c0, %c0 {{eps = {}}} : f32[1]\n  return %c\n}}\n",
+        llc_ir::Real(v)
+    )
+    .replace("%c = ", "%c0 = full {value = 1.0} : f32[1]\n  %c = ");
+    let m = parse_module(&text).expect("parses");
+    let back = from_json(&to_json(&m)).expect("reads back");
+    let f = &back.functions[0];
+    assert_eq!(
+        f.node(f.by_name("c").expect("%c")).op,
+        Op::RmsNormGradW {
+            eps: llc_ir::Real(v)
+        }
+    );
+}
+
 fn json_err(s: &str) -> String {
     match from_json(s) {
         Ok(_) => panic!("accepted {s}"),

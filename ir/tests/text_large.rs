@@ -2,7 +2,10 @@
 //! Llama forward graph; a training step is ~100k) prints and parses in linear time.
 //! Timings are printed (`-- --nocapture`); only release builds assert a (loose) bound.
 
-use llc_ir::{Builder, DType, Function, Module, NodeId, parse_module, print_module};
+use llc_ir::{
+    Builder, DType, Function, Module, NodeId, parse_module, parse_module_unverified, print_module,
+    verify_function,
+};
 use std::time::Instant;
 
 /// One pre-norm decoder layer at width `d` with `h` heads over `[b, t]` tokens.
@@ -100,6 +103,13 @@ fn large_function_round_trips_in_linear_time() {
     let back = parse_module(&text).expect("parses and verifies");
     let t_parse = t2.elapsed();
 
+    let t4 = Instant::now();
+    let (unverified, spans) = parse_module_unverified(&text).expect("parses");
+    let t_parse_only = t4.elapsed();
+    let t5 = Instant::now();
+    verify_function(&unverified.functions[0], &spans[0]).expect("verifies");
+    let t_verify = t5.elapsed();
+
     let t3 = Instant::now();
     let again = print_module(&back);
     let t_reprint = t3.elapsed();
@@ -107,7 +117,7 @@ fn large_function_round_trips_in_linear_time() {
     assert_eq!(back.functions[0].node_count(), nodes);
     assert!(again == text, "reprinted text differs");
     eprintln!(
-        "{nodes} nodes, {} lines, {:.1} MiB: build {t_build:?}, print {t_print:?}, parse+verify {t_parse:?}, reprint {t_reprint:?}",
+        "{nodes} nodes, {} lines, {:.1} MiB: build {t_build:?}, print {t_print:?}, parse+verify {t_parse:?} (parse {t_parse_only:?}, verify {t_verify:?}), reprint {t_reprint:?}",
         text.lines().count(),
         text.len() as f64 / (1 << 20) as f64
     );
