@@ -12,6 +12,7 @@ pub mod graph;
 pub mod infer;
 pub mod json;
 pub mod op;
+pub mod stats;
 pub mod text;
 pub mod verify;
 
@@ -21,6 +22,7 @@ pub use error::{IrError, Result, Span};
 pub use graph::{Function, Module, Node, NodeId, Output};
 pub use json::{from_json, to_json};
 pub use op::{ArgRole, AttnOperand, BinaryOp, CmpOp, Op, Real, ReduceKind, UnaryOp};
+pub use stats::{FunctionStats, function_stats, human_bytes, human_count};
 pub use text::{
     parse_function, parse_module, parse_module_unverified, print_function, print_module,
 };

@@ -16,7 +16,7 @@ const NAMES: [&str; 7] = [
 ];
 
 /// Llama 2 defaults shared by every preset: RMSNorm eps 1e-5, RoPE theta 10000, untied
-/// embeddings.
+/// embeddings (the stories presets tie them, see [`tied`]).
 fn llama(
     dim: usize,
     n_layers: usize,
@@ -40,13 +40,21 @@ fn llama(
     }
 }
 
+/// llama2.c's stories models share the token embedding with the LM head.
+fn tied(cfg: LlamaConfig) -> LlamaConfig {
+    LlamaConfig {
+        tie_embeddings: true,
+        ..cfg
+    }
+}
+
 impl LlamaConfig {
     /// The configuration called `name` (see [`LlamaConfig::preset_names`]).
     ///
     /// - `llama2-7b`, `llama2-13b`, `llama2-70b`: Meta's released configs (paper Table 1;
     ///   FFN widths 11008 / 13824 / 28672 from the `multiple_of` rule; 70B uses 8 KV heads).
     /// - `tinyllama-1.1b`: TinyLlama 1.1B (GQA 32 query / 4 KV heads, context 2048).
-    /// - `llama2-110m`, `llama2-15m`: llama2.c's stories110M and stories15M.
+    /// - `llama2-110m`, `llama2-15m`: llama2.c's stories110M and stories15M (tied embeddings, as there).
     /// - `tiny`: a test model (d64, 2 layers, 4 query / 2 KV heads, vocab 256).
     pub fn preset(name: &str) -> Result<Self, ModelError> {
         Ok(match name {
@@ -54,8 +62,8 @@ impl LlamaConfig {
             "llama2-13b" => llama(5120, 40, 40, 40, 13824, 32000, 4096),
             "llama2-70b" => llama(8192, 80, 64, 8, 28672, 32000, 4096),
             "tinyllama-1.1b" => llama(2048, 22, 32, 4, 5632, 32000, 2048),
-            "llama2-110m" => llama(768, 12, 12, 12, 2048, 32000, 1024),
-            "llama2-15m" => llama(288, 6, 6, 6, 768, 32000, 256),
+            "llama2-110m" => tied(llama(768, 12, 12, 12, 2048, 32000, 1024)),
+            "llama2-15m" => tied(llama(288, 6, 6, 6, 768, 32000, 256)),
             "tiny" => llama(64, 2, 4, 2, 172, 256, 64),
             _ => {
                 return Err(ModelError::UnknownPreset {

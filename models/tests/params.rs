@@ -47,21 +47,19 @@ fn published_sizes_match_exactly() {
 
 #[test]
 fn stories_models_have_their_nominal_sizes() {
-    // llama2.c's stories15M / stories110M (untied here: llama2.c ties the classifier,
-    // so the untied count adds one vocab x dim matrix).
+    // llama2.c's stories15M / stories110M tie the classifier to the token embedding, and
+    // so do the presets; untying adds one vocab x dim matrix.
     let m15 = LlamaConfig::preset("llama2-15m").unwrap();
-    let tied15 = LlamaConfig {
-        tie_embeddings: true,
-        ..m15.clone()
+    assert!(m15.tie_embeddings);
+    assert_eq!(m15.param_count(), 15_191_712);
+    let untied15 = LlamaConfig {
+        tie_embeddings: false,
+        ..m15
     };
-    assert_eq!(tied15.param_count(), 15_191_712);
-    assert_eq!(m15.param_count(), 15_191_712 + 32000 * 288);
+    assert_eq!(untied15.param_count(), 15_191_712 + 32000 * 288);
     let m110 = LlamaConfig::preset("llama2-110m").unwrap();
-    let tied110 = LlamaConfig {
-        tie_embeddings: true,
-        ..m110
-    };
-    assert_eq!(tied110.param_count(), 109_529_856);
+    assert!(m110.tie_embeddings);
+    assert_eq!(m110.param_count(), 109_529_856);
 }
 
 #[test]
@@ -73,9 +71,14 @@ fn closed_form_equals_sum_over_param_list() {
             tie_embeddings: true,
             ..cfg.clone()
         };
+        let untied = LlamaConfig {
+            tie_embeddings: false,
+            ..cfg.clone()
+        };
         assert_eq!(tied.param_count(), listed_count(&tied), "{name} tied");
+        assert_eq!(untied.param_count(), listed_count(&untied), "{name} untied");
         assert_eq!(
-            cfg.param_count() - tied.param_count(),
+            untied.param_count() - tied.param_count(),
             (cfg.vocab_size * cfg.dim) as u64
         );
     }
@@ -157,10 +160,9 @@ fn presets_have_the_documented_shapes() {
     for name in LlamaConfig::preset_names() {
         let c = LlamaConfig::preset(name).unwrap();
         c.validate().unwrap();
-        assert_eq!(
-            (c.norm_eps, c.rope_theta, c.tie_embeddings),
-            (1e-5, 10000.0, false)
-        );
+        assert_eq!((c.norm_eps, c.rope_theta), (1e-5, 10000.0));
+        let stories = name.starts_with("llama2-") && name.ends_with("m");
+        assert_eq!(c.tie_embeddings, stories, "{name}");
     }
 }
 
@@ -176,9 +178,10 @@ fn with_vocab_changes_only_the_vocabulary() {
         },
         base
     );
+    // Tied: the vocabulary appears once (embedding = classifier).
     assert_eq!(
         base.param_count() - bytes.param_count(),
-        2 * (32000 - 256) * 288
+        (32000 - 256) * 288
     );
 }
 

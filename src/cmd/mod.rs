@@ -1,0 +1,42 @@
+//! One module per subcommand.
+
+mod compile;
+mod model;
+mod run;
+
+use crate::cli::{Cli, Command, ModelSpec};
+use anyhow::{Context, Result};
+use llc_models::LlamaConfig;
+
+/// Run the chosen subcommand.
+pub fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Model(a) => model::run(a),
+        Command::Compile(a) => compile::run(a),
+        Command::Run(a) => run::run(a),
+    }
+}
+
+/// Resolve a preset name or HF config file into a validated config.
+pub fn load_config(spec: &ModelSpec) -> Result<LlamaConfig> {
+    let mut cfg = if let Some(path) = &spec.hf_config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        LlamaConfig::from_hf_config_json(&text).with_context(|| format!("in {}", path.display()))?
+    } else {
+        let name = spec.name.as_deref().context("no model name given")?;
+        LlamaConfig::preset(name)?
+    };
+    if let Some(v) = spec.vocab {
+        cfg = cfg.with_vocab(v);
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Read and verify a `.ir` file, with errors that name the file and line:column.
+pub fn read_module(path: &std::path::Path) -> Result<llc_ir::Module> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    llc_ir::parse_module(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))
+}
