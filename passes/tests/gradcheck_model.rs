@@ -31,7 +31,10 @@ fn check_model(opts: BuildOptions, seed: u64) {
     for (p, e) in &r.per_param {
         eprintln!("{p:<36} max rel err {e:.2e}");
     }
-    eprintln!("tiny model: max rel err {:.2e} over {} entries", r.max_err, r.entries);
+    eprintln!(
+        "tiny model: max rel err {:.2e} over {} entries",
+        r.max_err, r.entries
+    );
     assert_eq!(r.per_param.len(), llc_models::param_names(&cfg).len());
     assert!(r.max_err < 1e-6, "{:?}", r.per_param);
 }

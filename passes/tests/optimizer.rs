@@ -65,12 +65,7 @@ impl Reference {
     fn step(&mut self, params: &mut [Vec<f64>], grads: &[Vec<f64>]) -> RefStep {
         let c = self.cfg.clone();
         let t = (self.step + 1) as f64;
-        let norm = grads
-            .iter()
-            .flatten()
-            .map(|g| g * g)
-            .sum::<f64>()
-            .sqrt();
+        let norm = grads.iter().flatten().map(|g| g * g).sum::<f64>().sqrt();
         let scale = match c.clip_norm {
             Some(max) if max > 0.0 => (max / (norm + 1e-6)).min(1.0),
             _ => 1.0,
@@ -105,7 +100,10 @@ fn close(what: &str, got: &[f64], want: &[f64]) -> f64 {
     let mut worst = 0.0f64;
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs() / w.abs().max(1e-12);
-        assert!(err < 1e-12, "{what}[{i}]: step function {g} vs reference {w}");
+        assert!(
+            err < 1e-12,
+            "{what}[{i}]: step function {g} vs reference {w}"
+        );
         worst = worst.max(err);
     }
     worst
@@ -133,8 +131,14 @@ fn run_five_steps(cfg: OptimizerConfig, expect_decayed: &[bool]) -> Vec<RefStep>
     let mut reference = Reference {
         cfg: cfg.clone(),
         decay: expect_decayed.to_vec(),
-        m: params.iter().map(|&p| vec![0.0; fwd.ty(p).numel()]).collect(),
-        v: params.iter().map(|&p| vec![0.0; fwd.ty(p).numel()]).collect(),
+        m: params
+            .iter()
+            .map(|&p| vec![0.0; fwd.ty(p).numel()])
+            .collect(),
+        v: params
+            .iter()
+            .map(|&p| vec![0.0; fwd.ty(p).numel()])
+            .collect(),
         step: 0,
     };
     let mut ref_params: Vec<Vec<f64>> = (0..n).map(|k| args[k].to_f64_vec()).collect();
@@ -164,7 +168,11 @@ fn run_five_steps(cfg: OptimizerConfig, expect_decayed: &[bool]) -> Vec<RefStep>
         }
         for k in 0..n {
             let name = &fwd.node(params[k]).name;
-            close(&format!("step {s} {name}"), &args[k].to_f64_vec(), &ref_params[k]);
+            close(
+                &format!("step {s} {name}"),
+                &args[k].to_f64_vec(),
+                &ref_params[k],
+            );
             close(
                 &format!("step {s} opt.m.{name}"),
                 &args[first_state + k].to_f64_vec(),
@@ -221,7 +229,10 @@ fn five_steps_match_reference_without_clipping_or_warmup_and_with_decay_override
         ..Default::default()
     };
     let h = run_five_steps(cfg, &[true, true, false, false]);
-    assert!(h.windows(2).all(|w| w[1].lr < w[0].lr), "cosine from step 1");
+    assert!(
+        h.windows(2).all(|w| w[1].lr < w[0].lr),
+        "cosine from step 1"
+    );
 }
 
 #[test]

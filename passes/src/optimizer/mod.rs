@@ -250,11 +250,15 @@ pub fn build_step(src: &Function, cfg: &OptimizerConfig) -> Result<(Function, Op
     b.push_scope("opt");
     let grad_norm = clip::build_global_norm(&mut b, &grads, dt)?;
     let clip_scale = match cfg.clip() {
-        Some(c) => Some(clip::build_clip_scale(&mut b, grad_norm, c)?),
+        Some(c) => {
+            let s = clip::build_clip_scale(&mut b, grad_norm, c)?;
+            Some(b.name(s, "clip_scale")?)
+        }
         None => None,
     };
     let stepf = b.cast(step, dt)?;
     let t = b.add_scalar(stepf, 1.0)?;
+    let t = b.name(t, "t")?;
     let lr = schedule::build_lr(&mut b, cfg, t, dt)?;
     let scalars = {
         let bias_correction = |b: &mut Builder<'_>, beta: f64| -> llc_ir::Result<NodeId> {
@@ -264,12 +268,17 @@ pub fn build_step(src: &Function, cfg: &OptimizerConfig) -> Result<(Function, Op
             b.sub(one, pw)
         };
         let bc1 = bias_correction(&mut b, cfg.beta1)?;
+        let bc1 = b.name(bc1, "bias_correction1")?;
         let bc2 = bias_correction(&mut b, cfg.beta2)?;
+        let bc2 = b.name(bc2, "bias_correction2")?;
         let step_size = b.div(lr, bc1)?;
+        let step_size = b.name(step_size, "step_size")?;
         let sqrt_bc2 = b.sqrt(bc2)?;
+        let sqrt_bc2 = b.name(sqrt_bc2, "sqrt_bias_correction2")?;
         let lr_wd = b.mul_scalar(lr, cfg.weight_decay)?;
         let one = b.scalar(1.0, dt)?;
         let decay_factor = b.sub(one, lr_wd)?;
+        let decay_factor = b.name(decay_factor, "decay_factor")?;
         StepScalars {
             clip_scale,
             step_size,
@@ -304,7 +313,9 @@ pub fn build_step(src: &Function, cfg: &OptimizerConfig) -> Result<(Function, Op
         b.func.rename(u.v, &format!("opt.v.{name}.next"))?;
         updates.push(u);
     }
+    b.push_scope("opt");
     let one = b.scalar(1.0, DType::I32)?;
+    b.pop_scope();
     let step_next = b.binary(BinaryOp::Add, step, one)?;
     b.func.rename(step_next, "opt.step.next")?;
 
