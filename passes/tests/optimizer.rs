@@ -146,9 +146,7 @@ fn run_five_steps(cfg: OptimizerConfig, expect_decayed: &[bool]) -> Vec<RefStep>
     for s in 0..5u64 {
         // fresh data each step
         let data = random_args(&fwd, 100 + s, 5, Precision::F64);
-        for i in n..first_state {
-            args[i] = data[i].clone();
-        }
+        args[n..first_state].clone_from_slice(&data[n..first_state]);
         // reference gradients from forward_backward at the current parameters
         let fb_out = run_function(&fb, &args[..first_state], Precision::F64).unwrap();
         let grads: Vec<Vec<f64>> = fb_out[1..].iter().map(Tensor::to_f64_vec).collect();
