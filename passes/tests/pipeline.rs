@@ -101,3 +101,26 @@ fn optimizer_without_autodiff_names_the_missing_function() {
         "{msg}"
     );
 }
+
+#[test]
+fn llama2_7b_step_compiles_in_well_under_ten_seconds() {
+    // The budget is for release builds; even this debug-profile test (verifier on) must
+    // meet it, which guards against anything quadratic in the graph size.
+    let cfg = LlamaConfig::preset("llama2-7b").unwrap();
+    let start = std::time::Instant::now();
+    let mut m = build_forward(&cfg, &BuildOptions::new(1, 4096)).unwrap();
+    let p = Pipeline::training(AutodiffOptions::default(), OptimizerConfig::default());
+    let mut hooks = PipelineHooks {
+        verify: true,
+        ..Default::default()
+    };
+    let reports = p.run(&mut m, &mut hooks).unwrap();
+    let took = start.elapsed();
+    eprintln!(
+        "llama2-7b step: {took:.2?} ({} nodes)",
+        m.functions[0].node_count()
+    );
+    assert!(took.as_secs_f64() < 10.0, "took {took:?}");
+    assert!(reports[0].counters.contains(&("grads", 291)));
+    assert!(reports[1].counters.contains(&("decayed", 226)));
+}

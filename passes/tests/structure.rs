@@ -379,3 +379,22 @@ fn decay_patterns_glob() {
     assert!(cfg.decays("w", &f64t(&[2, 2])));
     assert!(!cfg.decays("norm.weight", &f64t(&[2])));
 }
+
+#[test]
+fn bf16_model_keeps_step_scalars_in_f32() {
+    let cfg = LlamaConfig::preset("tiny").unwrap();
+    let opts = BuildOptions {
+        dtype: DType::BF16,
+        ..BuildOptions::new(1, 4)
+    };
+    let mut m = build_forward(&cfg, &opts).unwrap();
+    llc_passes::autodiff(&mut m, &AutodiffOptions::default()).unwrap();
+    let (f, _) = build_step(&m.functions[0], &OptimizerConfig::default()).unwrap();
+    verify_function(&f, &Default::default()).unwrap();
+    for name in ["grad_norm", "lr", "opt.t", "opt.step_size"] {
+        let n = f.by_name(name).unwrap();
+        assert_eq!(f.ty(n), &TensorType::scalar(DType::F32), "%{name}");
+    }
+    let w = f.by_name("norm.weight.next").unwrap();
+    assert_eq!(f.ty(w).dtype, DType::BF16);
+}

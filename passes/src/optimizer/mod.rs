@@ -9,7 +9,9 @@
 //! clipping), `lr` (the rate this step used), then `<p>.next` updating each parameter,
 //! `opt.m.<p>.next`, `opt.v.<p>.next` and `opt.step.next` updating the state.
 //!
-//! Scalar math (schedule, clip factor, bias corrections) runs in the loss's dtype.
+//! Scalar math (the global norm, schedule, clip factor, bias corrections) runs in f64
+//! when the loss is f64 and in f32 otherwise; per-parameter math runs in the parameter's
+//! dtype.
 
 mod adamw;
 mod clip;
@@ -213,8 +215,7 @@ pub fn build_step(src: &Function, cfg: &OptimizerConfig) -> Result<(Function, Op
             })
     };
     let loss = output(&cfg.loss)?;
-    let dt = src.ty(loss).dtype;
-    if !dt.is_float() {
+    if !src.ty(loss).dtype.is_float() {
         return Err(PassError::LossNotScalar {
             pass: PASS,
             func: src.name.clone(),
@@ -222,6 +223,11 @@ pub fn build_step(src: &Function, cfg: &OptimizerConfig) -> Result<(Function, Op
             ty: src.ty(loss).clone(),
         });
     }
+    // Scalars at f32 at least: a bf16 step counter would stop counting at 256.
+    let dt = match src.ty(loss).dtype {
+        DType::F64 => DType::F64,
+        _ => DType::F32,
+    };
     let params = src.args_with_role(ArgRole::Param);
     let grads = params
         .iter()
