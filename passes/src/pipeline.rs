@@ -26,8 +26,9 @@ pub struct PassReport {
     pub pass: &'static str,
     /// Wall time of the pass itself (the verifier and hooks are not counted).
     pub wall: Duration,
-    /// Nodes in the module before and after the pass.
+    /// Nodes in the module before the pass.
     pub nodes_before: usize,
+    /// Nodes in the module after the pass.
     pub nodes_after: usize,
     /// Pass-specific counters (`("grads", 9)`, `("removed", 12)` ...).
     pub counters: Vec<(&'static str, usize)>,
@@ -106,6 +107,7 @@ impl Default for PipelineHooks<'_> {
 /// A linear list of passes.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Pipeline {
+    /// The passes, run first to last.
     pub passes: Vec<Pass>,
 }
 

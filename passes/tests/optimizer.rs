@@ -246,3 +246,44 @@ fn default_config_is_the_llama2_recipe() {
     assert_eq!(llc_passes::optimizer::lr_at(&c, 2000.0), 3e-4);
     assert!((llc_passes::optimizer::lr_at(&c, c.total_steps as f64) - 3e-5).abs() < 1e-18);
 }
+
+#[test]
+fn tiny_llama_step_overfits_one_batch_in_f32() {
+    // The compiled step, run 30 times on one batch in f32, must drive the loss well down:
+    // autodiff, clipping, AdamW and the schedule working together.
+    let cfg = llc_models::LlamaConfig::preset("tiny").unwrap();
+    let mut m = llc_models::build_forward(&cfg, &llc_models::BuildOptions::new(2, 8)).unwrap();
+    let pipeline = llc_passes::Pipeline::training(
+        AutodiffOptions::default(),
+        OptimizerConfig {
+            lr: 1e-2,
+            warmup_steps: 3,
+            total_steps: 30,
+            ..Default::default()
+        },
+    );
+    pipeline
+        .run(&mut m, &mut llc_passes::PipelineHooks::default())
+        .unwrap();
+    let step = &m.functions[0];
+    let mut args = random_args(step, 11, cfg.vocab_size as i32, Precision::F32);
+    let first_state = step.args().len() - (2 * 21 + 1);
+    for (i, &a) in step.args().iter().enumerate().skip(first_state) {
+        args[i] = Tensor::zeros(step.ty(a), Precision::F32);
+    }
+    let mut losses = Vec::new();
+    for _ in 0..30 {
+        let out = run_function(step, &args, Precision::F32).unwrap();
+        losses.push(out[0].to_f64_vec()[0]);
+        for (o, t) in step.outputs().iter().zip(out) {
+            if let Some(a) = o.updates {
+                let i = step.args().iter().position(|&x| x == a).unwrap();
+                args[i] = t;
+            }
+        }
+    }
+    eprintln!("losses: {losses:.3?}");
+    let (first, last) = (losses[0], *losses.last().unwrap());
+    assert!((first - (256f64).ln()).abs() < 1.0, "initial loss {first}");
+    assert!(last < 0.5 * first, "loss {first} -> {last}: {losses:?}");
+}

@@ -31,7 +31,9 @@ const PASS: &str = "optimizer";
 /// any run of characters, everything else matches itself).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecayOverride {
+    /// Glob over parameter names, e.g. `tok_embeddings.*` or `*norm*`.
     pub pattern: String,
+    /// Whether matching parameters get weight decay.
     pub decay: bool,
 }
 
@@ -170,7 +172,9 @@ impl OptimizerConfig {
 /// Counters for the compile summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OptimizerStats {
+    /// Nodes in the source function.
     pub nodes_before: usize,
+    /// Nodes in the step function.
     pub nodes_after: usize,
     /// Parameters updated.
     pub params: usize,
