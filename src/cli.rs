@@ -67,6 +67,46 @@ pub struct CompileArgs {
     /// Print the module after this pass (`parse`, or any pipeline pass name) to stdout.
     #[arg(long, value_name = "PASS")]
     pub dump_after: Option<String>,
+    /// Write the step module (`.ir` text) here.
+    #[arg(long, value_name = "FILE")]
+    pub emit_step: Option<PathBuf>,
+    #[command(flatten)]
+    pub optim: OptimizerArgs,
+}
+
+/// Training-step hyperparameters; defaults are the Llama 2 paper's.
+#[derive(Args, Debug, Clone)]
+pub struct OptimizerArgs {
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 3e-4)]
+    pub lr: f64,
+    /// AdamW beta1.
+    #[arg(long, default_value_t = 0.9)]
+    pub beta1: f64,
+    /// AdamW beta2.
+    #[arg(long, default_value_t = 0.95)]
+    pub beta2: f64,
+    /// AdamW epsilon.
+    #[arg(long, default_value_t = 1e-5)]
+    pub adam_eps: f64,
+    /// Decoupled weight decay (matrices only; norm gains are not decayed).
+    #[arg(long, default_value_t = 0.1)]
+    pub weight_decay: f64,
+    /// Clip gradients to this global L2 norm (0 disables).
+    #[arg(long, default_value_t = 1.0)]
+    pub clip_norm: f64,
+    /// Linear warmup steps.
+    #[arg(long, default_value_t = 2000)]
+    pub warmup_steps: u64,
+    /// Step at which the cosine schedule reaches its floor.
+    #[arg(long, default_value_t = 500_000)]
+    pub total_steps: u64,
+    /// Floor of the cosine schedule, as a fraction of the peak.
+    #[arg(long, default_value_t = 0.1)]
+    pub min_lr_ratio: f64,
+    /// Parameters (glob over names, e.g. `tok_embeddings.*`) that get no weight decay.
+    #[arg(long, value_name = "GLOB")]
+    pub no_decay: Vec<String>,
 }
 
 #[derive(Args, Debug)]

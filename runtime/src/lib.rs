@@ -1,6 +1,7 @@
 //! llc-runtime: executes IR on the CPU (reference interpreter) and on CUDA GPUs.
 
 pub mod error;
+pub mod init;
 pub mod interp;
 pub mod tensor;
 

@@ -1,32 +1,134 @@
-//! `llc-train compile`: parse, verify and summarize (the pipeline grows here).
+//! `llc-train compile`: forward `.ir` -> training step (autodiff, optimizer), with a
+//! summary of what was built and how long each pass took.
 
-use crate::cli::CompileArgs;
+use crate::cli::{CompileArgs, OptimizerArgs};
+use crate::fsutil::write_atomic;
 use anyhow::Result;
+use llc_ir::{Function, Module, human_bytes, human_count};
+use llc_passes::{AutodiffOptions, DecayOverride, OptimizerConfig, Pipeline, PipelineHooks};
 use std::time::Instant;
 
+/// The optimizer configuration the flags describe.
+pub fn optimizer_config(a: &OptimizerArgs) -> Result<OptimizerConfig> {
+    let cfg = OptimizerConfig {
+        lr: a.lr,
+        beta1: a.beta1,
+        beta2: a.beta2,
+        eps: a.adam_eps,
+        weight_decay: a.weight_decay,
+        clip_norm: (a.clip_norm > 0.0).then_some(a.clip_norm),
+        warmup_steps: a.warmup_steps,
+        total_steps: a.total_steps,
+        min_lr_ratio: a.min_lr_ratio,
+        decay_overrides: a
+            .no_decay
+            .iter()
+            .map(|p| DecayOverride {
+                pattern: p.clone(),
+                decay: false,
+            })
+            .collect(),
+        ..OptimizerConfig::default()
+    };
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// The compiler's pass pipeline for a forward module.
+pub fn training_pipeline(optim: &OptimizerArgs) -> Result<Pipeline> {
+    Ok(Pipeline::training(
+        AutodiffOptions::default(),
+        optimizer_config(optim)?,
+    ))
+}
+
+fn summarize(out: &mut String, f: &Function) {
+    use std::fmt::Write;
+    let s = llc_ir::function_stats(f);
+    let _ = writeln!(out, "func @{}: {} nodes", f.name, s.nodes);
+    let _ = writeln!(
+        out,
+        "  parameters: {} ({}); optimizer state: {}",
+        human_count(s.param_count),
+        human_bytes(s.param_bytes),
+        human_bytes(s.state_bytes)
+    );
+    let _ = writeln!(
+        out,
+        "  FLOPs per call: {} ({} in matmuls)",
+        human_count(s.flops),
+        human_count(s.matmul_flops)
+    );
+    let ops: Vec<String> = s
+        .ops_by_kind
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let _ = writeln!(out, "  ops: {}", ops.join(" "));
+}
+
 pub fn run(a: CompileArgs) -> Result<()> {
+    use std::fmt::Write;
     let t0 = Instant::now();
-    let module = super::read_module(&a.input)?;
+    let mut module: Module = super::read_module(&a.input)?;
     let t_parse = t0.elapsed();
+    let pipeline = training_pipeline(&a.optim)?;
     if a.dump_after.as_deref() == Some("parse") {
         print!("{}", llc_ir::print_module(&module));
     }
-    for f in &module.functions {
-        let s = llc_ir::function_stats(f);
-        println!("func @{}: {} nodes", f.name, s.nodes);
-        println!(
-            "  parameters: {} ({})",
-            llc_ir::human_count(s.param_count),
-            llc_ir::human_bytes(s.param_bytes)
-        );
-        println!("  FLOPs per call: {}", llc_ir::human_count(s.flops));
-        let ops: Vec<String> = s
-            .ops_by_kind
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        println!("  ops: {}", ops.join(" "));
+    let forward_only = a.dump_after.as_deref() == Some("parse");
+    let mut hooks = PipelineHooks {
+        dump_after: a.dump_after.clone().filter(|_| !forward_only),
+        on_dump: Some(Box::new(|_: &str, m: &Module| {
+            print!("{}", llc_ir::print_module(m))
+        })),
+        ..Default::default()
+    };
+    let mut out = String::new();
+    if let Some(f) = module.functions.first() {
+        summarize(&mut out, f);
     }
-    println!("parse + verify: {:.1} ms", t_parse.as_secs_f64() * 1e3);
+    let t1 = Instant::now();
+    let reports = pipeline.run(&mut module, &mut hooks)?;
+    let t_pipeline = t1.elapsed();
+    for f in &module.functions {
+        summarize(&mut out, f);
+    }
+    let _ = writeln!(out, "passes:");
+    let _ = writeln!(
+        out,
+        "  {:<12} {:>9.1} ms",
+        "parse",
+        t_parse.as_secs_f64() * 1e3
+    );
+    for r in &reports {
+        let counters: Vec<String> = r.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(
+            out,
+            "  {:<12} {:>9.1} ms  nodes {} -> {}  {}",
+            r.pass,
+            r.wall.as_secs_f64() * 1e3,
+            r.nodes_before,
+            r.nodes_after,
+            counters.join(" ")
+        );
+    }
+    let _ = writeln!(
+        out,
+        "compile time: {:.2} s (parse {:.2} s, passes {:.2} s)",
+        t0.elapsed().as_secs_f64(),
+        t_parse.as_secs_f64(),
+        t_pipeline.as_secs_f64()
+    );
+    if let Some(path) = &a.emit_step {
+        write_atomic(path, llc_ir::print_module(&module).as_bytes())?;
+        let _ = writeln!(out, "wrote {}", path.display());
+    }
+    // With --dump-after the module goes to stdout, so the summary goes to stderr.
+    if a.dump_after.is_some() {
+        eprint!("{out}");
+    } else {
+        print!("{out}");
+    }
     Ok(())
 }
