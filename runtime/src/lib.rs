@@ -4,6 +4,7 @@ pub mod error;
 pub mod init;
 pub mod interp;
 pub mod tensor;
+pub mod train;
 
 pub use error::RuntimeError;
 pub use interp::{Precision, random_args, run_function, run_function_traced};
