@@ -1,1 +1,3 @@
 //! llc-passes: IR-to-IR passes and the named pipeline.
+
+pub mod egraph;
