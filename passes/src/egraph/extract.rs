@@ -36,7 +36,7 @@ use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 
 /// Every node costs at least this many seconds, so that among otherwise free choices
 /// (views) fewer nodes win and the cost is strictly positive.
-const NODE_EPSILON_S: f64 = 1e-15;
+const NODE_EPSILON_S: f64 = 1e-12;
 
 /// Chosen node per class (canonical ids), for the classes the outputs need.
 pub struct Choice {
@@ -132,7 +132,7 @@ fn amortized(eg: &EG, t: &Tables) -> (HashMap<Id, f64>, HashMap<Id, usize>) {
         let Some((v, i)) = cand else { continue };
         let improved = match best.get(&c) {
             None => true,
-            Some(&old) => v < old * (1.0 - 1e-9),
+            Some(&old) => v < old - NODE_EPSILON_S / 2.0,
         };
         if improved {
             best.insert(c, v);
@@ -360,36 +360,50 @@ impl Dag<'_> {
     }
 
     /// Whether node `j` for class `c` keeps the chosen graph acyclic: nothing its operands
-    /// reach (through chosen nodes) is `c` or closes another cycle.
-    fn acyclic_with(&self, c: Id, j: usize, rank: &HashMap<Id, usize>) -> bool {
+    /// reach (through chosen nodes) is `c` or closes another cycle. `None` if it does not;
+    /// otherwise whether the ranks must be recomputed after the switch (it reaches a ranked
+    /// class above `c`).
+    ///
+    /// Ranks stay a valid pruning order between recomputations: a ranked class below `c`
+    /// cannot reach `c`, and every switch either only adds paths to classes below the
+    /// switched one (or to unranked classes that only lead below it) or triggers a
+    /// recomputation.
+    fn acyclic_with(&self, c: Id, j: usize, rank: &HashMap<Id, usize>) -> Option<bool> {
         let rc = rank[&c];
+        let mut rerank = false;
         // false = on the stack, true = finished.
         let mut state: HashMap<Id, bool> = HashMap::new();
+        let below = |y: Id, rerank: &mut bool| match rank.get(&y) {
+            Some(&ry) if ry < rc => true,
+            Some(_) => {
+                *rerank = true;
+                false
+            }
+            None => false,
+        };
         for k in self.children(c, j) {
             if k == c {
-                return false;
+                return None;
             }
-            if rank.get(&k).is_some_and(|&rk| rk < rc) || state.contains_key(&k) {
+            if below(k, &mut rerank) || state.contains_key(&k) {
                 continue;
             }
             let mut stack: Vec<(Id, usize)> = vec![(k, 0)];
             state.insert(k, false);
             while let Some(&mut (x, ref mut next)) = stack.last_mut() {
-                let Some(&xi) = self.choice.get(&x) else {
-                    return false;
-                };
+                let xi = *self.choice.get(&x)?;
                 let ch = self.children(x, xi);
                 if *next < ch.len() {
                     let y = ch[*next];
                     *next += 1;
                     if y == c {
-                        return false;
+                        return None;
                     }
-                    if rank.get(&y).is_some_and(|&ry| ry < rc) {
+                    if below(y, &mut rerank) {
                         continue;
                     }
                     match state.get(&y) {
-                        Some(false) => return false,
+                        Some(false) => return None,
                         Some(true) => {}
                         None => {
                             state.insert(y, false);
@@ -402,7 +416,7 @@ impl Dag<'_> {
                 }
             }
         }
-        true
+        Some(rerank)
     }
 }
 
@@ -436,29 +450,33 @@ fn improve(eg: &EG, t: &Tables, roots: &[Id], choice: &mut HashMap<Id, usize>) -
             if matches!(eg[c].nodes[current], TensorLang::Arg(_)) {
                 continue;
             }
-            let mut best: Option<(f64, usize)> = None;
+            let mut best: Option<(f64, usize, bool)> = None;
             for j in 0..eg[c].nodes.len() {
                 if j == current || dag.own(c, j).is_infinite() {
                     continue;
                 }
                 let ch = dag.children(c, j);
-                if ch.iter().any(|k| !dag.choice.contains_key(k)) || !dag.acyclic_with(c, j, &rank)
-                {
+                if ch.iter().any(|k| !dag.choice.contains_key(k)) {
                     continue;
                 }
+                let Some(rerank) = dag.acyclic_with(c, j, &rank) else {
+                    continue;
+                };
                 let before = dag.total;
                 dag.switch(c, j);
                 let delta = dag.total - before;
                 dag.switch(c, current);
-                if delta < -1e-15 - 1e-9 * before.abs() && best.is_none_or(|(d, _)| delta < d) {
-                    best = Some((delta, j));
+                if delta < -NODE_EPSILON_S / 2.0 && best.is_none_or(|(d, _, _)| delta < d) {
+                    best = Some((delta, j, rerank));
                 }
             }
-            if let Some((_, j)) = best {
+            if let Some((_, j, rerank)) = best {
                 dag.switch(c, j);
                 switches += 1;
                 changed = true;
-                rank = dag.ranks(&roots);
+                if rerank {
+                    rank = dag.ranks(&roots);
+                }
             }
         }
         if !changed {
