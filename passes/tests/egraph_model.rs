@@ -141,6 +141,25 @@ fn llama2_7b_estimated_step_bytes_drop() {
     );
     assert!(factor > 2.0, "only {factor:.2}x");
     assert!(after.seconds() < before.seconds());
+    // Forward and backward alone (the optimizer's elementwise AdamW is the same on both
+    // paths and dominates the step's bytes).
+    let (fb_plain, _) = differentiate(&f, "loss", "forward_backward").expect("autodiff");
+    let (fwd, _) = optimize(&f, &EGraphOptions::forward()).expect("forward e-graph");
+    let (fb, _) = differentiate(&fwd, "loss", "forward_backward").expect("autodiff");
+    let (fb_opt, _) = optimize(&fb, &EGraphOptions::step()).expect("step e-graph");
+    let (b, a) = (
+        function_cost(&fb_plain).expect("costs"),
+        function_cost(&fb_opt).expect("costs"),
+    );
+    println!(
+        "llama2-7b forward+backward: {:.1} GB -> {:.1} GB ({:.2}x), {:.1} ms -> {:.1} ms",
+        b.bytes / 1e9,
+        a.bytes / 1e9,
+        b.bytes / a.bytes,
+        b.seconds() * 1e3,
+        a.seconds() * 1e3
+    );
+    assert!(b.bytes / a.bytes > 5.0, "only {:.2}x", b.bytes / a.bytes);
 }
 
 #[test]
@@ -174,4 +193,23 @@ fn llama2_70b_step_shares_kv_heads_and_fuses_qkv() {
     // And W1/W3 of every SwiGLU.
     assert_eq!(concat_weight_matmuls(&s, 2, 2 * 28672, true), 80);
     assert_eq!(concat_weight_matmuls(&s, 2, 2 * 28672, false), 80);
+}
+
+#[test]
+fn masked_loss_and_logits_forwards_fuse_and_agree() {
+    use llc_models::{BuildOptions, ForwardOutput, LlamaConfig, build_forward};
+    let cfg = LlamaConfig::preset("tiny").expect("preset");
+    for (mask, output) in [(true, ForwardOutput::Loss), (false, ForwardOutput::Logits)] {
+        let mut o = BuildOptions::new(2, 8);
+        o.dtype = DType::F64;
+        o.loss_mask = mask;
+        o.output = output;
+        let f = build_forward(&cfg, &o).expect("builds").functions.remove(0);
+        let (g, _) = optimize(&f, &EGraphOptions::forward()).expect("optimizes");
+        assert_eq!(count(&g, "rms_norm"), 5);
+        assert_eq!(count(&g, "attention"), 2);
+        let ce = usize::from(output == ForwardOutput::Loss);
+        assert_eq!(count(&g, "cross_entropy"), ce);
+        assert_same(&f, &g, 41, 256, 1e-10, 1e-10);
+    }
 }

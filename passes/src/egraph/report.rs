@@ -129,13 +129,11 @@ impl fmt::Display for EGraphReport {
         if self.kept_input {
             writeln!(f, "  result estimated slower than the input: input kept")?;
         }
-        if self.cycles_broken > 0 {
-            writeln!(
-                f,
-                "  {} choices changed to keep the graph acyclic",
-                self.cycles_broken
-            )?;
-        }
+        writeln!(
+            f,
+            "  extraction: {} choices improved by local search, {} changed to stay acyclic",
+            self.extraction_switches, self.cycles_broken
+        )?;
         let rules: Vec<String> = self
             .rules_fired
             .iter()
