@@ -2,9 +2,11 @@
 //!
 //! - [`autodiff`]: reverse-mode differentiation, `forward` -> `forward_backward`;
 //! - [`optimizer`]: clipping, AdamW and the LR schedule as IR, `forward_backward` -> `step`;
+//! - [`egraph`]: equality saturation (egg): fusion, GQA, horizontal fusion, layout;
 //! - [`pipeline`]: the linear list of named passes the compiler runs.
 
 pub mod autodiff;
+pub mod egraph;
 pub mod error;
 pub mod optimizer;
 pub mod pipeline;
