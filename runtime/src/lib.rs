@@ -2,3 +2,4 @@
 
 pub mod checkpoint;
 pub mod data;
+pub mod metrics;
