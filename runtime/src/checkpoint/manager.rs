@@ -184,21 +184,32 @@ impl CheckpointManager {
         }
     }
 
-    /// Removes all but the newest K checkpoints and any leftover `*.tmp` directories.
+    /// Removes all but the newest K checkpoints and the leftovers of killed saves
+    /// (`step_*.tmp` directories, temp `latest` files).
     fn prune(&self) -> CheckpointResult<()> {
         let all = self.list()?;
         let excess = all.len().saturating_sub(self.keep_last);
         for (_, dir) in &all[..excess] {
-            std::fs::remove_dir_all(dir).map_err(|e| CheckpointError::io(dir, e))?;
+            // Rename first (atomic), delete after: a kill mid-delete leaves a `*.tmp`
+            // directory, never a `step_*` one with files missing.
+            let mut doomed = dir.clone().into_os_string();
+            doomed.push(".deleting.tmp");
+            let doomed = PathBuf::from(doomed);
+            std::fs::rename(dir, &doomed).map_err(|e| CheckpointError::io(dir, e))?;
+            std::fs::remove_dir_all(&doomed).map_err(|e| CheckpointError::io(&doomed, e))?;
         }
         for entry in
             std::fs::read_dir(&self.root).map_err(|e| CheckpointError::io(&self.root, e))?
         {
             let entry = entry.map_err(|e| CheckpointError::io(&self.root, e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with("step_") && name.ends_with(".tmp") && entry.path().is_dir() {
-                std::fs::remove_dir_all(entry.path())
-                    .map_err(|e| CheckpointError::io(entry.path(), e))?;
+            let path = entry.path();
+            let temp_pointer = name.starts_with(&format!(".{LATEST_FILE}."));
+            if name.starts_with("step_") && name.ends_with(".tmp") && path.is_dir() {
+                std::fs::remove_dir_all(&path).map_err(|e| CheckpointError::io(&path, e))?;
+            } else if temp_pointer && name.ends_with(".tmp") && path.is_file() {
+                // A temp pointer left by a kill during an earlier pointer update.
+                std::fs::remove_file(&path).map_err(|e| CheckpointError::io(&path, e))?;
             }
         }
         fsync_dir(&self.root).map_err(|e| CheckpointError::io(&self.root, e))
