@@ -389,3 +389,63 @@ fn count_percent_lines(text: &[u8]) -> u64 {
         .map(|l| l.len() as u64)
         .sum()
 }
+
+#[test]
+#[ignore = "throughput measurement on ~32 MB of generated text (tens of seconds); run with --ignored --nocapture"]
+fn throughput_of_training_and_preparing() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("big.txt");
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&input).unwrap());
+        let mut seed = 0;
+        while f.get_ref().metadata().unwrap().len() < 32 << 20 {
+            f.write_all(generated_text(500, seed).as_bytes()).unwrap();
+            f.write_all(b"\n").unwrap();
+            f.flush().unwrap();
+            seed += 1;
+        }
+    }
+    let mb = std::fs::metadata(&input).unwrap().len() as f64 / (1 << 20) as f64;
+    let mut opts = quiet(0.01);
+    opts.shard_tokens = 10_000_000;
+
+    let t = std::time::Instant::now();
+    let s = prepare_shards(
+        &TextTokenizer::byte(),
+        std::slice::from_ref(&input),
+        &dir.path().join("byte"),
+        &opts,
+    )
+    .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "byte prepare: {mb:.1} MB in {secs:.2}s = {:.1} MB/s, {} tokens",
+        mb / secs,
+        s.train_tokens + s.val_tokens
+    );
+
+    let tok_path = dir.path().join("tok.json");
+    let bpe_opts = BpeTrainOptions {
+        show_progress: false,
+        ..BpeTrainOptions::default()
+    };
+    let t = std::time::Instant::now();
+    train_bpe_tokenizer(std::slice::from_ref(&input), 4096, &tok_path, &bpe_opts).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    eprintln!(
+        "BPE train (vocab 4096): {mb:.1} MB in {secs:.2}s = {:.1} MB/s",
+        mb / secs
+    );
+
+    let tok = TextTokenizer::from_file(&tok_path).unwrap();
+    let t = std::time::Instant::now();
+    let s = prepare_shards(&tok, &[input], &dir.path().join("bpe"), &opts).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let tokens = s.train_tokens + s.val_tokens;
+    eprintln!(
+        "BPE prepare: {mb:.1} MB in {secs:.2}s = {:.1} MB/s, {tokens} tokens ({:.2} bytes/token)",
+        mb / secs,
+        mb * (1 << 20) as f64 / tokens as f64
+    );
+}

@@ -13,6 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::atomic::{fsync_dir, write_atomic};
@@ -21,7 +22,7 @@ use super::error::{DataError, DataResult};
 use super::progress::byte_progress;
 use super::shard_format::TokenWidth;
 use super::shard_writer::{ShardSetWriter, WrittenShard};
-use super::text_docs::{DocChunker, DocSplit};
+use super::text_docs::{DocChunk, DocChunker, DocSplit};
 use super::tokenizer::TextTokenizer;
 
 /// Options of [`prepare_shards`].
@@ -108,27 +109,33 @@ pub fn prepare_shards(
     }
     let bar = byte_progress(total_bytes, opts.show_progress, "tokenizing");
     let mut documents = 0u64;
-    let mut tokens = Vec::new();
+    let mut batch: Vec<DocChunk> = Vec::new();
+    let mut batch_bytes = 0;
     for path in inputs {
         let chunker = DocChunker::open(path, opts.split.clone(), opts.max_chunk_bytes)?;
         for chunk in chunker {
             let chunk = chunk?;
-            bar.inc(chunk.text.len() as u64);
-            tokens.clear();
-            if chunk.doc_start {
-                documents += 1;
-                tokens.push(tokenizer.bos_id());
-            }
-            let ids = tokenizer
-                .encode(&chunk.text)
-                .map_err(|e| e.at(path, chunk.first_line))?;
-            tokens.extend_from_slice(&ids);
-            if splitter.assign_to_val(tokens.len()) {
-                val.push(&tokens, None)?;
-            } else {
-                train.push(&tokens, None)?;
+            batch_bytes += chunk.text.len();
+            batch.push(chunk);
+            if batch_bytes >= ENCODE_BATCH_BYTES {
+                let sink = Sink {
+                    train: &mut train,
+                    val: &mut val,
+                    splitter: &mut splitter,
+                };
+                documents += encode_batch(tokenizer, path, &mut batch, sink)?;
+                bar.inc(batch_bytes as u64);
+                batch_bytes = 0;
             }
         }
+        let sink = Sink {
+            train: &mut train,
+            val: &mut val,
+            splitter: &mut splitter,
+        };
+        documents += encode_batch(tokenizer, path, &mut batch, sink)?;
+        bar.inc(batch_bytes as u64);
+        batch_bytes = 0;
     }
     bar.finish_and_clear();
     if train.total_tokens() == 0 {
@@ -151,6 +158,48 @@ pub fn prepare_shards(
         extra: serde_json::Map::new(),
     };
     staging.commit(summary)
+}
+
+/// Text tokenized together, in parallel, before its tokens are written in order.
+const ENCODE_BATCH_BYTES: usize = 8 << 20;
+
+/// Where encoded chunks go.
+struct Sink<'a> {
+    train: &'a mut ShardSetWriter,
+    val: &'a mut ShardSetWriter,
+    splitter: &'a mut ValSplitter,
+}
+
+/// Encodes `batch` (chunks of `path`) on all cores, then writes the tokens in input order
+/// (BOS before each document start). Returns the documents started; empties `batch`.
+fn encode_batch(
+    tokenizer: &TextTokenizer,
+    path: &Path,
+    batch: &mut Vec<DocChunk>,
+    sink: Sink<'_>,
+) -> DataResult<u64> {
+    let encoded: Vec<_> = batch
+        .par_iter()
+        .map(|c| tokenizer.encode(&c.text))
+        .collect();
+    let mut documents = 0;
+    let mut tokens = Vec::new();
+    for (chunk, ids) in batch.iter().zip(encoded) {
+        let ids = ids.map_err(|e| e.at(path, chunk.first_line))?;
+        tokens.clear();
+        if chunk.doc_start {
+            documents += 1;
+            tokens.push(tokenizer.bos_id());
+        }
+        tokens.extend_from_slice(&ids);
+        if sink.splitter.assign_to_val(tokens.len()) {
+            sink.val.push(&tokens, None)?;
+        } else {
+            sink.train.push(&tokens, None)?;
+        }
+    }
+    batch.clear();
+    Ok(documents)
 }
 
 /// Fails unless `f` is a usable validation fraction.
