@@ -253,3 +253,27 @@ fn mask_shards_pair_and_mismatch_is_an_error() {
         .to_string();
     assert!(err.contains("no loss-mask file"), "{err}");
 }
+
+#[test]
+fn directory_with_both_splits_must_name_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for prefix in ["train", "val"] {
+        let mut w = ShardSetWriter::new(dir.path(), prefix, TokenWidth::U16, 10, false).unwrap();
+        w.push(&[1, 2, 3], None).unwrap();
+        w.finish().unwrap();
+    }
+    let err = TokenDataset::open(&[dir.path().to_path_buf()], TokenFormat::Shard)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("both train_ and val_ shards"), "{err}");
+    assert_eq!(
+        TokenDataset::open_split(dir.path(), "val")
+            .unwrap()
+            .total_tokens(),
+        3
+    );
+    // A directory of one split opens whole.
+    std::fs::remove_file(dir.path().join("val_000000.bin")).unwrap();
+    let ds = TokenDataset::open(&[dir.path().to_path_buf()], TokenFormat::Shard).unwrap();
+    assert_eq!(ds.num_files(), 1);
+}

@@ -31,7 +31,8 @@ impl TokenDataset {
     }
 
     /// Opens token files. A directory stands for every `*.bin` shard in it (masks excluded,
-    /// then paired automatically); only the shard format may name directories.
+    /// then paired automatically); only the shard format may name directories, and a
+    /// prepared directory holding both splits is refused (use [`TokenDataset::open_split`]).
     pub fn open(paths: &[PathBuf], format: TokenFormat) -> DataResult<Self> {
         let mut files = Vec::new();
         for p in paths {
@@ -43,6 +44,18 @@ impl TokenDataset {
                     )));
                 }
                 let found = list_shards(p, |_| true)?;
+                let has = |prefix: &str| {
+                    found.iter().any(|f| {
+                        f.file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+                    })
+                };
+                if has("train_") && has("val_") {
+                    return Err(DataError::InvalidOption(format!(
+                        "{} holds both train_ and val_ shards; open one split of it (TokenDataset::open_split)",
+                        p.display()
+                    )));
+                }
                 if found.is_empty() {
                     return Err(DataError::NoTokenFiles {
                         path: p.clone(),
