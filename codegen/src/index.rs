@@ -220,6 +220,33 @@ impl Ix {
         })
     }
 
+    /// The first `n` terms (no constant): a prefix the emitter memoizes, so indices that
+    /// differ only in their last terms share the computation of the rest.
+    pub(crate) fn prefix(&self, n: usize) -> Ix {
+        Ix {
+            terms: self.terms[..n].to_vec(),
+            konst: 0,
+        }
+    }
+
+    /// The single term `c·atom`.
+    pub(crate) fn from_term(a: Atom, c: i64) -> Ix {
+        Ix::from_terms(vec![(a, c)], 0)
+    }
+
+    /// The terms that do not mention `v` (no constant).
+    pub(crate) fn invariant(&self, v: Var) -> Ix {
+        Ix {
+            terms: self
+                .terms
+                .iter()
+                .filter(|(a, _)| !Ix::atom(a.clone()).mentions(v))
+                .cloned()
+                .collect(),
+            konst: 0,
+        }
+    }
+
     /// `self + other`.
     pub(crate) fn add(&self, other: &Ix) -> Ix {
         let mut t = self.terms.clone();

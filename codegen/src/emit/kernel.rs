@@ -12,7 +12,7 @@ use crate::emit::flavor::Flavor;
 use crate::emit::libdevice::MathFn;
 use crate::emit::text::{Sty, Val, Writer};
 use crate::error::{CodegenError, Result};
-use crate::index::{Ix, Var};
+use crate::index::{Atom, Ix, Var};
 use llc_ir::{DType, Function, NodeId, Op};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -202,57 +202,29 @@ impl<'a> Kernel<'a> {
                 Sty::Index,
                 &format!("arith.{op} {}, {} : index", base.name, c.name),
             )
+        } else if ix.terms().len() > 1 {
+            // prefix + last term, so indices sharing a prefix share its computation
+            let n = ix.terms().len();
+            let base = self.index(&ix.prefix(n - 1))?;
+            let (atom, c) = &ix.terms()[n - 1];
+            let last = self.index(&Ix::from_term(atom.clone(), c.abs()))?;
+            let op = if *c < 0 { "subi" } else { "addi" };
+            self.w.op(
+                Sty::Index,
+                &format!("arith.{op} {}, {} : index", base.name, last.name),
+            )
         } else {
-            let mut acc: Option<Val> = None;
-            for (atom, c) in ix.terms() {
-                let a = match atom {
-                    crate::index::Atom::Var(v, _) => {
-                        self.vars.get(v).cloned().ok_or_else(|| {
-                            self.unsupported(format!("internal: loop variable {v:?} is not bound"))
-                        })?
-                    }
-                    crate::index::Atom::Div(x, k) | crate::index::Atom::Rem(x, k) => {
-                        let x = self.index(x)?;
-                        let k = self.w.index(*k);
-                        let op = if matches!(atom, crate::index::Atom::Div(..)) {
-                            "divui"
-                        } else {
-                            "remui"
-                        };
-                        self.w.op(
-                            Sty::Index,
-                            &format!("arith.{op} {}, {} : index", x.name, k.name),
-                        )
-                    }
-                };
-                let a = if c.abs() != 1 {
-                    let k = self.w.index(c.abs());
-                    self.w.op(
-                        Sty::Index,
-                        &format!("arith.muli {}, {} : index", a.name, k.name),
-                    )
-                } else {
-                    a
-                };
-                acc = Some(match acc {
-                    None if *c < 0 => {
-                        let z = self.w.index(0);
-                        self.w.op(
-                            Sty::Index,
-                            &format!("arith.subi {}, {} : index", z.name, a.name),
-                        )
-                    }
-                    None => a,
-                    Some(s) => {
-                        let op = if *c < 0 { "subi" } else { "addi" };
-                        self.w.op(
-                            Sty::Index,
-                            &format!("arith.{op} {}, {} : index", s.name, a.name),
-                        )
-                    }
-                });
+            let (atom, c) = &ix.terms()[0];
+            let t = self.term(atom, c.abs())?;
+            if *c < 0 {
+                let z = self.w.index(0);
+                self.w.op(
+                    Sty::Index,
+                    &format!("arith.subi {}, {} : index", z.name, t.name),
+                )
+            } else {
+                t
             }
-            acc.expect("a non-constant index has terms")
         };
         self.scopes
             .last_mut()
@@ -260,6 +232,37 @@ impl<'a> Kernel<'a> {
             .idx
             .insert(ix.clone(), v.clone());
         Ok(v)
+    }
+
+    /// `c · atom` for `c > 0`.
+    fn term(&mut self, atom: &Atom, c: i64) -> Result<Val> {
+        let a = match atom {
+            Atom::Var(v, _) => self.vars.get(v).cloned().ok_or_else(|| {
+                self.unsupported(format!("internal: loop variable {v:?} is not bound"))
+            })?,
+            Atom::Div(x, k) | Atom::Rem(x, k) => {
+                let x = self.index(x)?;
+                let k = self.w.index(*k);
+                let op = if matches!(atom, Atom::Div(..)) {
+                    "divui"
+                } else {
+                    "remui"
+                };
+                self.w.op(
+                    Sty::Index,
+                    &format!("arith.{op} {}, {} : index", x.name, k.name),
+                )
+            }
+        };
+        Ok(if c != 1 {
+            let k = self.w.index(c);
+            self.w.op(
+                Sty::Index,
+                &format!("arith.muli {}, {} : index", a.name, k.name),
+            )
+        } else {
+            a
+        })
     }
 
     // ---- evaluation ----
@@ -307,6 +310,13 @@ impl<'a> Kernel<'a> {
                     self.eval(n, &ix)?;
                 }
                 continue;
+            }
+            if matches!(self.f.node(n).op, Op::Arg { .. }) {
+                // the part of a load's index that stays fixed in the loop
+                let fixed = ix.invariant(var);
+                if fixed.terms().len() > 1 || fixed.terms().iter().any(|(_, c)| *c != 1) {
+                    self.index(&fixed)?;
+                }
             }
             stack.extend(self.operand_ixs(n, &ix));
         }
@@ -396,10 +406,12 @@ impl<'a> Kernel<'a> {
                 )));
             }
         };
-        let v = if matches!(node.op, Op::Arg { .. }) {
-            v
-        } else {
+        // like the interpreter, 16-bit float values are computed in f32 and only a
+        // cast to bf16/f16 rounds (stores round too, being 16 bits wide)
+        let v = if matches!(node.op, Op::Cast) {
             self.round(dtype, v)
+        } else {
+            v
         };
         self.scopes
             .last_mut()
