@@ -287,7 +287,7 @@ impl<'a> Kernel<'a> {
                     broadcast_ix(ix, &f.ty(ops[0]).shape, &f.ty(n).shape),
                 )]
             }
-            Op::Reduce { axes, .. } if !axes.is_empty() => Vec::new(),
+            Op::Reduce { axes, .. } if !crate::plan::is_trivial(f, n, axes) => Vec::new(),
             Op::Rope { .. } => {
                 let partner = ix.add_konst(1).add(&ix.rem(2).scale(-2));
                 vec![(ops[0], ix.clone()), (ops[0], partner)]
@@ -381,7 +381,9 @@ impl<'a> Kernel<'a> {
                 let (o, oix) = self.operand_ixs(n, ix).remove(0);
                 self.eval(o, &oix)?
             }
-            Op::Reduce { axes, .. } if axes.is_empty() => self.eval(ops[0], ix)?,
+            Op::Reduce { axes, .. } if crate::plan::is_trivial(f, n, axes) => {
+                self.eval(ops[0], ix)?
+            }
             Op::Reduce { .. } => match self.bound.get(&n) {
                 Some((bix, v)) if bix == ix => v.clone(),
                 Some((bix, _)) => {

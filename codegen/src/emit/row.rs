@@ -40,7 +40,7 @@ pub(crate) fn reduction_levels(f: &Function) -> Result<Vec<(NodeId, usize)>> {
     for n in order {
         let deps = f.operands(n).iter().map(|o| below[o]).max().unwrap_or(0);
         let level = match &f.node(n).op {
-            Op::Reduce { axes, .. } if !axes.is_empty() => {
+            Op::Reduce { axes, .. } if !crate::plan::is_trivial(f, n, axes) => {
                 out.push((n, deps + 1));
                 deps + 1
             }
