@@ -408,6 +408,32 @@ impl Ix {
     }
 }
 
+#[cfg(test)]
+impl Ix {
+    /// Evaluate with concrete variable values, as the GPU would (unsigned `/` and `%`).
+    pub(crate) fn eval(&self, env: &dyn Fn(Var) -> i64) -> i64 {
+        self.konst
+            + self
+                .terms
+                .iter()
+                .map(|(a, c)| {
+                    c * match a {
+                        Atom::Var(v, _) => env(*v),
+                        Atom::Div(x, k) | Atom::Rem(x, k) => {
+                            let v = x.eval(env);
+                            assert!(v >= 0, "unsigned division of {v}");
+                            if matches!(a, Atom::Div(..)) {
+                                v / k
+                            } else {
+                                v % k
+                            }
+                        }
+                    }
+                })
+                .sum::<i64>()
+    }
+}
+
 impl fmt::Display for Ix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
@@ -446,27 +472,8 @@ impl fmt::Display for Ix {
 mod tests {
     use super::*;
 
-    /// Evaluate with concrete variable values, as the GPU would.
     fn eval(ix: &Ix, env: &dyn Fn(Var) -> i64) -> i64 {
-        ix.konst
-            + ix.terms
-                .iter()
-                .map(|(a, c)| {
-                    c * match a {
-                        Atom::Var(v, _) => env(*v),
-                        Atom::Div(x, k) => {
-                            let v = eval(x, env);
-                            assert!(v >= 0, "unsigned division of {v}");
-                            v / k
-                        }
-                        Atom::Rem(x, k) => {
-                            let v = eval(x, env);
-                            assert!(v >= 0, "unsigned remainder of {v}");
-                            v % k
-                        }
-                    }
-                })
-                .sum::<i64>()
+        ix.eval(env)
     }
 
     #[test]

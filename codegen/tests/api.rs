@@ -242,3 +242,15 @@ fn targets_parse_from_their_names() {
         assert!(m.ptx.contains(&format!(".target {}", t.name())), "{t}");
     }
 }
+
+#[test]
+fn launches_beyond_grid_limits_are_errors() {
+    // 2^32 rows of 64: one block per row would need more blocks than CUDA allows
+    let e = err(&common::softmax(&[1 << 32, 64]));
+    assert!(e.contains("exceeds CUDA's grid limits"), "{e}");
+    // the same rows, short: a thread per row fits
+    assert_eq!(
+        supports(&common::softmax(&[1 << 32, 2])).unwrap(),
+        KernelClass::Row
+    );
+}

@@ -596,3 +596,55 @@ impl<'a> Kernel<'a> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Brute-force broadcast: the source index of destination element `i`.
+    fn reference(i: usize, src: &[usize], dst: &[usize]) -> usize {
+        let off = dst.len() - src.len();
+        let (ds, ss) = (strides(dst), strides(src));
+        (0..src.len())
+            .map(|j| {
+                let c = (i as i64 / ds[off + j]) as usize % dst[off + j];
+                if src[j] == 1 { 0 } else { c * ss[j] as usize }
+            })
+            .sum()
+    }
+
+    #[test]
+    fn broadcast_indices_match_brute_force_for_every_lane() {
+        // a small xorshift: deterministic shapes without a rand dependency
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n) as usize
+        };
+        for _ in 0..300 {
+            let rank = 1 + next(4);
+            let dst: Vec<usize> = (0..rank).map(|_| 1 + next(6)).collect();
+            let srank = next(rank as u64 + 1);
+            let src: Vec<usize> = dst[rank - srank..]
+                .iter()
+                .map(|&d| if next(2) == 0 { 1 } else { d })
+                .collect();
+            let n: usize = dst.iter().product();
+            let width = if n % 4 == 0 { 4 } else { 1 };
+            let group = Ix::var(Var::Group, n / width).scale(width as i64);
+            for l in 0..width {
+                let ix = broadcast_ix(&group.add_konst(l as i64), &src, &dst);
+                for g in 0..n / width {
+                    let i = g * width + l;
+                    assert_eq!(
+                        ix.eval(&|_| g as i64) as usize,
+                        reference(i, &src, &dst),
+                        "{src:?} -> {dst:?}, element {i}: {ix}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -69,7 +69,7 @@ pub(crate) fn emit(k: &mut Kernel, rows: usize, cols: usize, width: usize) -> Re
     // `row_ok`: whether this thread's row exists (thread-per-row blocks overhang)
     let (lb, step, row_ok) = if thread_per_row {
         let block = k.block_shape(MAX_BLOCK as u32, 1);
-        k.set_launch([rows.div_ceil(block[0] as usize) as u32, 1, 1], block);
+        k.set_launch([rows.div_ceil(block[0] as usize), 1], block)?;
         let bid = k.block_id(Dim::X);
         let row = k.fop("muli", &bid, &bdim);
         let row = k.fop("addi", &row, &tid);
@@ -84,7 +84,7 @@ pub(crate) fn emit(k: &mut Kernel, rows: usize, cols: usize, width: usize) -> Re
     } else {
         let threads = groups.div_ceil(32).clamp(1, MAX_BLOCK / 32) * 32;
         let block = k.block_shape(threads as u32, 1);
-        k.set_launch([rows as u32, 1, 1], block);
+        k.set_launch([rows, 1], block)?;
         let row = k.block_id(Dim::X);
         k.bind_var(Var::Row, row);
         (tid.clone(), bdim.clone(), None)
