@@ -632,7 +632,7 @@ mod tests {
                 .map(|&d| if next(2) == 0 { 1 } else { d })
                 .collect();
             let n: usize = dst.iter().product();
-            let width = if n % 4 == 0 { 4 } else { 1 };
+            let width = if n.is_multiple_of(4) { 4 } else { 1 };
             let group = Ix::var(Var::Group, n / width).scale(width as i64);
             for l in 0..width {
                 let ix = broadcast_ix(&group.add_konst(l as i64), &src, &dst);
