@@ -2,6 +2,7 @@
 //! CPU flavor, one `func.func`), and the kernels of a compilation become one module.
 
 pub(crate) mod elementwise;
+pub(crate) mod eval;
 pub mod flavor;
 pub(crate) mod kernel;
 pub(crate) mod libdevice;
@@ -9,6 +10,7 @@ pub(crate) mod loops;
 pub(crate) mod ops;
 pub(crate) mod reduce;
 pub(crate) mod row;
+pub(crate) mod shape;
 pub(crate) mod text;
 
 use crate::api::Launch;

@@ -1,0 +1,67 @@
+//! The ops and types a kernel may contain; anything else is rejected naming the value.
+
+use crate::emit::text::Sty;
+use crate::error::{CodegenError, Result};
+use llc_ir::{ArgRole, Function, Op};
+
+/// Reject ops and types no strategy emits, naming the value.
+pub(super) fn check_ops(kernel: &str, d: &Function) -> Result<()> {
+    let unsupported = |msg: String| CodegenError::Unsupported {
+        kernel: kernel.to_string(),
+        msg,
+    };
+    if d.outputs().is_empty() {
+        return Err(unsupported("the kernel has no outputs".into()));
+    }
+    for id in d.node_ids() {
+        let n = d.node(id);
+        let why = match &n.op {
+            Op::Arg { role } if *role != ArgRole::Input => Some(format!(
+                "argument %{} has role {}; kernel arguments are buffers of role input",
+                n.name,
+                role.name()
+            )),
+            Op::Arg { .. }
+            | Op::Full { .. }
+            | Op::Iota { .. }
+            | Op::Unary { .. }
+            | Op::Binary { .. }
+            | Op::Compare { .. }
+            | Op::Select
+            | Op::Cast
+            | Op::Broadcast
+            | Op::Reshape
+            | Op::Reduce { .. }
+            | Op::Rope { .. } => None,
+            Op::MatMul { .. } => {
+                Some("`matmul` is a GEMM library call, not part of a kernel".to_string())
+            }
+            Op::Attention { .. } | Op::AttentionGrad { .. } => Some(format!(
+                "`{}` is split into GEMMs and softmax row kernels by the partitioner",
+                n.op.name()
+            )),
+            Op::Transpose { .. } | Op::Slice { .. } | Op::Concat { .. } => Some(format!(
+                "the layout op `{}` is not fused into kernels",
+                n.op.name()
+            )),
+            Op::Gather | Op::ScatterAdd => Some(format!(
+                "the indexing op `{}` is not supported by codegen",
+                n.op.name()
+            )),
+            other => Some(format!("`{}` has no kernel lowering", other.name())),
+        };
+        if let Some(why) = why {
+            return Err(unsupported(format!("%{} = {}: {why}", n.name, n.op.name())));
+        }
+        if Sty::storage(n.ty.dtype).is_none() {
+            return Err(unsupported(format!(
+                "%{}: {} has dtype {}, which codegen does not handle (f32, bf16, f16, i32, bool)",
+                n.name, n.ty, n.ty.dtype
+            )));
+        }
+        if n.ty.numel() == 0 {
+            return Err(unsupported(format!("%{}: {} is empty", n.name, n.ty)));
+        }
+    }
+    Ok(())
+}
