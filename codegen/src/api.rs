@@ -86,7 +86,7 @@ pub struct CompiledKernel {
 }
 
 /// The result of [`crate::compile_kernels`]: one PTX module holding every distinct kernel.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CompiledModule {
     pub target: Target,
     /// PTX text for `target`, loadable with `cuModuleLoadData`.

@@ -103,8 +103,10 @@ pub fn supports(f: &Function) -> Result<KernelClass> {
     Ok(plan.class)
 }
 
-/// A valid, unique MLIR symbol for a kernel named `name`.
-fn entry_name(name: &str, taken: &mut HashSet<String>) -> String {
+/// Valid, unused MLIR symbols for the `stages` launches of a kernel named `name`:
+/// `name` itself for one launch, `name_0`, `name_1`, … for several (with a suffix added
+/// to `name` until all are free). Marks them taken.
+fn entry_names(name: &str, stages: usize, taken: &mut HashSet<String>) -> Vec<String> {
     let mut base: String = name
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -112,13 +114,22 @@ fn entry_name(name: &str, taken: &mut HashSet<String>) -> String {
     if !base.starts_with(|c: char| c.is_ascii_alphabetic()) {
         base = format!("k_{base}");
     }
+    let names = |b: &str| -> Vec<String> {
+        if stages == 1 {
+            vec![b.to_string()]
+        } else {
+            (0..stages).map(|i| format!("{b}_{i}")).collect()
+        }
+    };
     let mut cand = base.clone();
     let mut n = 1;
-    while !taken.insert(cand.clone()) {
+    while names(&cand).iter().any(|e| taken.contains(e)) {
         cand = format!("{base}_{n}");
         n += 1;
     }
-    cand
+    let out = names(&cand);
+    taken.extend(out.iter().cloned());
+    out
 }
 
 /// The launches (entries, texts) of one distinct kernel, in `flavor`.
@@ -128,17 +139,10 @@ fn emit_kernel(
     flavor: Flavor,
     taken: &mut HashSet<String>,
 ) -> Result<(CompiledKernel, Vec<KernelText>)> {
-    let base = entry_name(name, taken);
+    let entries = entry_names(name, plan.stages.len(), taken);
     let mut launches = Vec::new();
     let mut texts = Vec::new();
-    for (i, stage) in plan.stages.iter().enumerate() {
-        let entry = if plan.stages.len() == 1 {
-            base.clone()
-        } else {
-            let e = format!("{base}_{i}");
-            taken.insert(e.clone());
-            e
-        };
+    for (stage, entry) in plan.stages.iter().zip(entries) {
         let kt = emit_stage(stage, &entry, name, flavor)?;
         launches.push(KernelLaunch {
             entry,
@@ -162,6 +166,15 @@ fn emit_kernel(
 /// pipeline run, one PTX text. Identical kernels (same [`kernel_fingerprint`] canonical
 /// form) share their entries.
 pub fn compile_kernels(kernels: &[KernelSpec], target: Target) -> Result<CompiledModule> {
+    if kernels.is_empty() {
+        return Ok(CompiledModule {
+            target,
+            ptx: String::new(),
+            mlir: String::new(),
+            kernels: Vec::new(),
+            entries: 0,
+        });
+    }
     let mut distinct: HashMap<Canonical, CompiledKernel> = HashMap::new();
     let mut taken = HashSet::new();
     let mut texts = Vec::new();
