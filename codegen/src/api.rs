@@ -26,6 +26,8 @@ pub enum KernelClass {
     /// reduction of a row reduction): one or more launches, one block per output element
     /// or per 32 output columns, split over several blocks when there are few outputs.
     Reduction,
+    /// `scatter_add`: a launch zeroing the result, then atomic adds of the updates.
+    Scatter,
 }
 
 impl fmt::Display for KernelClass {
@@ -34,6 +36,7 @@ impl fmt::Display for KernelClass {
             KernelClass::Elementwise => "elementwise",
             KernelClass::Row => "row",
             KernelClass::Reduction => "reduction",
+            KernelClass::Scatter => "scatter",
         })
     }
 }

@@ -15,12 +15,15 @@
 //! First every fused op except `rope` is rewritten into primitive ops (`decompose`):
 //! `rms_norm` and `softmax` and the rest become elementwise ops plus reductions over the
 //! last axis. Ops allowed in a kernel: arguments (role `input`), `full`, `iota`, unary,
-//! binary, compare, `select`, `cast`, `broadcast`, `reshape`, `reduce_sum`/`reduce_max`
-//! over any axes, `rope`, and the fused ops above; dtypes f32, bf16 and f16 (stored in 16
-//! bits, computed in f32; like the interpreter, only a cast rounds to them), i32 and bool
-//! (stored as one byte). Everything is
-//! addressed by linear index, so broadcasts and reshapes may appear anywhere. Then, going
-//! back from the outputs to the first reductions met:
+//! binary, compare, `select`, `cast`, `reduce_sum`/`reduce_max` over any axes, the fused
+//! ops above, `rope`, and data movement: `broadcast`, `reshape`, `transpose`, `slice`,
+//! `concat` (the operand holding each element is chosen statically where the index math
+//! allows, else by `scf.if`), `gather` (the loaded row index becomes a variable of the
+//! index math, clamped to the table). Dtypes: f32, bf16 and f16 (stored in 16 bits,
+//! computed in f32; like the interpreter, only a cast rounds to them), i32 and bool
+//! (stored as one byte). Every value is addressed by its linear index, each op mapping
+//! its result's index to its operands' (`crate::index`), so data movement may appear
+//! anywhere in a kernel. Then, going back from the outputs to the first reductions met:
 //!
 //! 1. **Elementwise** — no reductions; all outputs have the same element count `N`.
 //!    A grid-stride loop over `N`, 4 elements per thread step (one 16-byte vector load or
@@ -42,16 +45,23 @@
 //!    inside `rms_norm_grad_w`, per-row losses summed to the loss) is computed by an
 //!    earlier launch into a scratch buffer.
 //!
+//! 4. **Scatter** — `scatter_add` as the only output: one launch zeroes the result, a
+//!    grid-stride launch over the update elements adds each into its row atomically
+//!    (f32 or i32; the order of colliding adds is not fixed).
+//!
 //! Outputs whose top reductions differ (a row-kernel output next to a column sum) are
-//! rejected: the partitioner splits them. `matmul`, `attention*`, `transpose`, `slice`,
-//! `concat`, `gather`, `scatter_add` and f64 are rejected with a message naming the value.
+//! rejected: the partitioner splits them. `matmul` (a GEMM call), `attention*` (GEMMs
+//! plus softmax rows, split by the partitioner) and f64 are rejected, with a message
+//! naming the value. Data movement runs as elementwise kernels: reads through a
+//! transpose that moves the innermost axis are correct but uncoalesced (no shared-memory
+//! tiling yet).
 //!
 //! # Buffers
 //!
 //! Kernel parameters are bare device pointers (`use-bare-ptr-memref-call-conv`) to dense
 //! row-major buffers, at least 16-byte aligned. An output may share its buffer with an
-//! input that it reads only at its own element (in-place AdamW), except through `rope`,
-//! whose elements read their pair partner.
+//! input that it reads only at its own element (in-place AdamW); not through `rope`
+//! (which reads each element's pair partner) or other data movement.
 //!
 //! The same kernels can be emitted for the CPU ([`cpu`]), which runs them through MLIR's
 //! execution engine to check the index math and arithmetic on a machine without a GPU.

@@ -8,14 +8,114 @@
 
 use crate::emit::kernel::Kernel;
 use crate::emit::libdevice::MathFn;
-use crate::emit::shape::{broadcast_ix, coord};
+use crate::emit::shape::{
+    broadcast_ix, coord, join_at_axis, slice_ix, split_at_axis, transpose_ix,
+};
 use crate::emit::text::{Sty, Val};
 use crate::error::Result;
 use crate::index::{Ix, Var};
 use llc_ir::{DType, NodeId, Op};
 use std::collections::HashSet;
 
+/// Elements per row of a `gather` table / `scatter_add` result (`[V, R...]`).
+pub(crate) fn row_len(shape: &[usize]) -> i64 {
+    shape[1..].iter().product::<usize>() as i64
+}
+
 impl Kernel<'_> {
+    /// The operand of `concat` node `n` the element at `ix` reads, with its index, when
+    /// the index math proves which one it is.
+    fn concat_part(&self, n: NodeId, ix: &Ix) -> Option<(NodeId, Ix)> {
+        let f = self.f;
+        let Op::Concat { axis } = f.node(n).op else {
+            return None;
+        };
+        let (outer, c, inner, len) = split_at_axis(ix, &f.ty(n).shape, axis);
+        let (lo, hi) = c.range();
+        let mut off = 0i64;
+        for o in f.operands(n) {
+            let shape = &f.ty(o).shape;
+            let end = off + shape[axis] as i64;
+            if lo >= off && hi < end {
+                let oc = c.add_konst(-off);
+                return Some((o, join_at_axis(&outer, &oc, &inner, len, shape, axis)));
+            }
+            off = end;
+        }
+        None
+    }
+
+    /// `concat` at `ix`: the operand whose range holds the element's coordinate along
+    /// `axis`, chosen statically when the index math allows, else by a chain of
+    /// `scf.if` so only the right operand is read.
+    fn concat(&mut self, n: NodeId, ix: &Ix, axis: usize) -> Result<Val> {
+        if let Some((o, oix)) = self.concat_part(n, ix) {
+            return self.eval(o, &oix);
+        }
+        let f = self.f;
+        let (outer, c, inner, len) = split_at_axis(ix, &f.ty(n).shape, axis);
+        let ci = self.index(&c)?;
+        let ty = Sty::compute(f.ty(n).dtype).expect("planned dtypes are supported");
+        // (operand, its first coordinate) for every operand
+        let mut parts = Vec::new();
+        let mut off = 0i64;
+        for o in f.operands(n) {
+            parts.push((o, off));
+            off += f.ty(o).shape[axis] as i64;
+        }
+        self.concat_chain(&parts, &ci, &c, &outer, &inner, len, axis, ty)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn concat_chain(
+        &mut self,
+        parts: &[(NodeId, i64)],
+        ci: &Val,
+        c: &Ix,
+        outer: &Ix,
+        inner: &Ix,
+        len: i64,
+        axis: usize,
+        ty: Sty,
+    ) -> Result<Val> {
+        let (o, off) = parts[0];
+        let shape = self.f.ty(o).shape.clone();
+        let oix = join_at_axis(outer, &c.add_konst(-off), inner, len, &shape, axis);
+        if parts.len() == 1 {
+            return self.eval(o, &oix);
+        }
+        let end = self.w.index(off + shape[axis] as i64);
+        let cond = self.w.op(
+            Sty::I1,
+            &format!("arith.cmpi ult, {}, {} : index", ci.name, end.name),
+        );
+        self.if_else(
+            &cond,
+            ty,
+            |k| k.eval(o, &oix),
+            |k| k.concat_chain(&parts[1..], ci, c, outer, inner, len, axis, ty),
+        )
+    }
+
+    /// The row `i` (an i32 loaded from memory) names in a table of `rows` rows, clamped
+    /// into it, as a loop-invariant variable of the index math.
+    pub(crate) fn dyn_row(&mut self, i: &Val, rows: usize) -> Result<Ix> {
+        if let Some(&v) = self.dyns.get(&i.name) {
+            return Ok(Ix::var(v, rows));
+        }
+        let zero = self.w.int(Sty::I32, 0);
+        let last = self.w.int(Sty::I32, rows as i64 - 1);
+        let lo = self.fop("maxsi", i, &zero);
+        let r = self.fop("minsi", &lo, &last);
+        let r = self.w.op(
+            Sty::Index,
+            &format!("arith.index_cast {} : i32 to index", r.name),
+        );
+        let var = Var::Dyn(self.dyns.len() as u32);
+        self.bind_var(var, r);
+        self.dyns.insert(i.name.clone(), var);
+        Ok(Ix::var(var, rows))
+    }
     fn lookup(&self, n: NodeId, ix: &Ix) -> Option<Val> {
         self.scopes
             .iter()
@@ -36,6 +136,16 @@ impl Kernel<'_> {
                     broadcast_ix(ix, &f.ty(ops[0]).shape, &f.ty(n).shape),
                 )]
             }
+            Op::Transpose { perm } => vec![(ops[0], transpose_ix(ix, &f.ty(ops[0]).shape, perm))],
+            Op::Slice { axis, start, .. } => vec![(
+                ops[0],
+                slice_ix(ix, &f.ty(ops[0]).shape, &f.ty(n).shape, *axis, *start),
+            )],
+            // only the part a result element certainly reads: guarded reads stay guarded
+            Op::Concat { .. } => self.concat_part(n, ix).into_iter().collect(),
+            // the table row is only known once the index is loaded
+            Op::Gather => vec![(ops[1], ix.div(row_len(&f.ty(ops[0]).shape)))],
+            Op::ScatterAdd => Vec::new(),
             Op::Reduce { axes, .. } if !crate::plan::is_trivial(f, n, axes) => Vec::new(),
             Op::Rope { .. } => {
                 let partner = ix.add_konst(1).add(&ix.rem(2).scale(-2));
@@ -126,9 +236,18 @@ impl Kernel<'_> {
                 let x = self.eval(ops[0], ix)?;
                 self.convert(x, f.ty(ops[0]).dtype, dtype)
             }
-            Op::Broadcast | Op::Reshape => {
+            Op::Broadcast | Op::Reshape | Op::Transpose { .. } | Op::Slice { .. } => {
                 let (o, oix) = self.operand_ixs(n, ix).remove(0);
                 self.eval(o, &oix)?
+            }
+            Op::Concat { axis } => self.concat(n, ix, *axis)?,
+            Op::Gather => {
+                let (table, idx) = (ops[0], ops[1]);
+                let shape = &f.ty(table).shape;
+                let row = row_len(shape);
+                let i = self.eval(idx, &ix.div(row))?;
+                let r = self.dyn_row(&i, shape[0])?;
+                self.eval(table, &r.scale(row).add(&ix.rem(row)))?
             }
             Op::Reduce { axes, .. } if crate::plan::is_trivial(f, n, axes) => {
                 self.eval(ops[0], ix)?

@@ -51,6 +51,8 @@ pub(crate) struct Kernel<'a> {
     pub(crate) scopes: Vec<Scope>,
     vars: HashMap<Var, Val>,
     pub(crate) bound: HashMap<NodeId, (Ix, Val)>,
+    /// Row variables of loaded indices, by the SSA name of the loaded value.
+    pub(crate) dyns: HashMap<String, Var>,
     pub math: BTreeSet<MathFn>,
     pub(crate) hw: HashMap<String, Val>,
     pub(crate) shared: Vec<String>,
@@ -96,6 +98,7 @@ impl<'a> Kernel<'a> {
             scopes: vec![Scope::default()],
             vars: HashMap::new(),
             bound: HashMap::new(),
+            dyns: HashMap::new(),
             math: BTreeSet::new(),
             hw: HashMap::new(),
             shared: Vec::new(),

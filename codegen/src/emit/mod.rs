@@ -10,6 +10,7 @@ pub(crate) mod loops;
 pub(crate) mod ops;
 pub(crate) mod reduce;
 pub(crate) mod row;
+pub(crate) mod scatter;
 pub(crate) mod shape;
 pub(crate) mod text;
 
@@ -40,6 +41,7 @@ pub(crate) fn emit_stage(
     let width = match &stage.strategy {
         Strategy::Elementwise { width, .. } | Strategy::Row { width, .. } => *width,
         Strategy::Reduce(p) => p.width,
+        Strategy::Scatter { width, .. } => *width,
     };
     let mut k = Kernel::new(
         &stage.func,
@@ -52,6 +54,7 @@ pub(crate) fn emit_stage(
         Strategy::Elementwise { n, width } => elementwise::emit(&mut k, *n, *width)?,
         Strategy::Row { rows, cols, width } => row::emit(&mut k, *rows, *cols, *width)?,
         Strategy::Reduce(p) => reduce::emit(&mut k, p)?,
+        Strategy::Scatter { n, width } => scatter::emit(&mut k, *n, *width)?,
     }
     Ok(KernelText {
         text: k.function_text(),

@@ -2,7 +2,7 @@
 
 use crate::emit::text::Sty;
 use crate::error::{CodegenError, Result};
-use llc_ir::{ArgRole, Function, Op};
+use llc_ir::{ArgRole, Function, NodeId, Op};
 
 /// Reject ops and types no strategy emits, naming the value.
 pub(super) fn check_ops(kernel: &str, d: &Function) -> Result<()> {
@@ -32,20 +32,17 @@ pub(super) fn check_ops(kernel: &str, d: &Function) -> Result<()> {
             | Op::Broadcast
             | Op::Reshape
             | Op::Reduce { .. }
-            | Op::Rope { .. } => None,
+            | Op::Rope { .. }
+            | Op::Transpose { .. }
+            | Op::Slice { .. }
+            | Op::Concat { .. }
+            | Op::Gather => None,
+            Op::ScatterAdd => scatter_rule(d, id),
             Op::MatMul { .. } => {
                 Some("`matmul` is a GEMM library call, not part of a kernel".to_string())
             }
             Op::Attention { .. } | Op::AttentionGrad { .. } => Some(format!(
                 "`{}` is split into GEMMs and softmax row kernels by the partitioner",
-                n.op.name()
-            )),
-            Op::Transpose { .. } | Op::Slice { .. } | Op::Concat { .. } => Some(format!(
-                "the layout op `{}` is not fused into kernels",
-                n.op.name()
-            )),
-            Op::Gather | Op::ScatterAdd => Some(format!(
-                "the indexing op `{}` is not supported by codegen",
                 n.op.name()
             )),
             other => Some(format!("`{}` has no kernel lowering", other.name())),
@@ -64,4 +61,22 @@ pub(super) fn check_ops(kernel: &str, d: &Function) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `scatter_add` accumulates with atomic adds into a zeroed result, so it must be the
+/// kernel's only output, used by nothing else, of f32 or i32.
+fn scatter_rule(d: &Function, id: NodeId) -> Option<String> {
+    let outs = d.outputs();
+    if outs.len() != 1 || outs[0].node != id || d.use_count(id) != 1 {
+        return Some(
+            "a `scatter_add` must be its kernel's only output and have no other use".into(),
+        );
+    }
+    let dt = d.ty(id).dtype;
+    if !matches!(dt, llc_ir::DType::F32 | llc_ir::DType::I32) {
+        return Some(format!(
+            "`scatter_add` of {dt} (atomic adds need f32 or i32)"
+        ));
+    }
+    None
 }

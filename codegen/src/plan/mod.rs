@@ -42,6 +42,8 @@ pub(crate) enum Strategy {
     },
     /// Reduction of `shape` over `axes`.
     Reduce(ReducePlan),
+    /// Atomic accumulation of `n` `scatter_add` update elements into a zeroed result.
+    Scatter { n: usize, width: usize },
 }
 
 /// Parameters of a reduction launch.
@@ -99,6 +101,16 @@ pub(crate) fn plan(kernel: &str, d: &Function) -> Result<Plan> {
         scratch: Vec::new(),
         materialized: HashMap::new(),
     };
+    if let [o] = d.outputs()
+        && matches!(d.node(o.node).op, Op::ScatterAdd)
+    {
+        let class = p.plan_scatter(o.node)?;
+        return Ok(Plan {
+            class,
+            stages: p.stages,
+            scratch: p.scratch,
+        });
+    }
     let targets: Vec<(NodeId, ParamInfo)> = d
         .outputs()
         .iter()
@@ -426,6 +438,64 @@ impl Planner<'_> {
             params,
         });
         Ok(KernelClass::Reduction)
+    }
+
+    /// `scatter_add` node `s` (the only output): a launch zeroing the result, then one
+    /// adding the updates into it.
+    fn plan_scatter(&mut self, s: NodeId) -> Result<KernelClass> {
+        let d = self.d;
+        let ops = d.operands(s);
+        if let Some(&r) = self.top_reductions(&ops).first() {
+            return Err(self.unsupported(format!(
+                "the operands of a scatter_add are computed per update element; {} reduces",
+                self.describe(r)
+            )));
+        }
+        let err = |source| CodegenError::InvalidIr {
+            kernel: self.kernel.to_string(),
+            source,
+        };
+        let ty = d.ty(s).clone();
+        let mut zero = Function::new(d.name.clone());
+        let mut params = Vec::new();
+        for (i, &a) in d.args().iter().enumerate() {
+            let n = d.node(a);
+            zero.add_arg(&n.name, llc_ir::ArgRole::Input, n.ty.clone())
+                .map_err(err)?;
+            params.push(ParamInfo::Arg(i));
+        }
+        let z = zero
+            .add(
+                "zero",
+                Op::Full {
+                    value: llc_ir::Real(0.0),
+                },
+                &[],
+                Some(ty.clone()),
+            )
+            .map_err(err)?;
+        zero.add_output(z, None);
+        params.push(ParamInfo::Output(0));
+        let n = ty.numel();
+        self.stages.push(Stage {
+            func: zero,
+            strategy: Strategy::Elementwise {
+                n,
+                width: if n.is_multiple_of(4) { 4 } else { 1 },
+            },
+            params,
+        });
+        let (func, params) = self.extract(&[(s, ParamInfo::Output(0))], &HashMap::new())?;
+        let n = d.ty(ops[1]).numel();
+        self.stages.push(Stage {
+            func,
+            strategy: Strategy::Scatter {
+                n,
+                width: if n.is_multiple_of(4) { 4 } else { 1 },
+            },
+            params,
+        });
+        Ok(KernelClass::Scatter)
     }
 
     /// Plan launches writing each of `nodes` to a new scratch buffer, grouped so nodes
