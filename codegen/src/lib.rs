@@ -66,6 +66,8 @@
 //! The same kernels can be emitted for the CPU ([`cpu`]), which runs them through MLIR's
 //! execution engine to check the index math and arithmetic on a machine without a GPU.
 
+#![warn(missing_docs)]
+
 mod api;
 pub mod cpu;
 mod decompose;
