@@ -1,0 +1,5 @@
+//! Root integration tests: the `llc-train` binary end to end. One test binary, because
+//! every binary that reaches llc-codegen links MLIR statically.
+
+mod support;
+mod train_cli;
