@@ -67,11 +67,14 @@ fn dataset_vocab(dir: &Path) -> Option<usize> {
     v.get("vocab_size")?.as_u64().map(|n| n as usize)
 }
 
+/// Parameter values by name (weights to start from).
+type NamedValues = Vec<(String, Tensor)>;
+
 /// The model config and, when fine-tuning, its starting weights.
 fn resolve_model(
     a: &TrainArgs,
     data_vocab: Option<usize>,
-) -> Result<(LlamaConfig, Option<Vec<(String, Tensor)>>)> {
+) -> Result<(LlamaConfig, Option<NamedValues>)> {
     if let Some(dir) = &a.init_from {
         let hf = load_hf_model_dir(dir)?;
         let cfg = LlamaConfig::from_hf_config_json(&hf.config_json)
