@@ -29,6 +29,56 @@ pub enum Command {
     Tokenizer(TokenizerCommand),
     /// Plot a metrics log (loss, validation loss, learning rate) to a PNG.
     Plot(PlotArgs),
+    /// Benchmarks that print a table: IR round trip, compile times, CPU training steps.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Build, print, parse and verify each model's forward graph.
+    Ir(BenchModelsArgs),
+    /// Time each compiler pass on each model's training step.
+    Compile(BenchModelsArgs),
+    /// Time training steps on the CPU interpreter, with and without the e-graph.
+    Cpu(BenchCpuArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchModelsArgs {
+    /// Presets to measure (default: all Llama 2 sizes and TinyLlama).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "llama2-7b,llama2-13b,llama2-70b,tinyllama-1.1b"
+    )]
+    pub models: Vec<String>,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 1)]
+    pub batch: usize,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 2048)]
+    pub seq: usize,
+    /// Repetitions (the table shows the fastest).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchCpuArgs {
+    /// Preset to train.
+    #[arg(long, default_value = "tiny")]
+    pub model: String,
+    /// Vocabulary (byte-level data has 258).
+    #[arg(long, default_value_t = 258)]
+    pub vocab: usize,
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    #[arg(long, default_value_t = 64)]
+    pub seq: usize,
+    /// Timed steps per variant (after one warm-up step).
+    #[arg(long, default_value_t = 5)]
+    pub steps: usize,
 }
 
 /// Which model: a preset name or a Hugging Face `config.json`.

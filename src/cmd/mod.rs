@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod bench;
 mod compile;
 mod data;
 mod model;
@@ -8,7 +9,7 @@ mod run;
 mod tokenizer;
 mod train;
 
-use crate::cli::{Cli, Command, DataCommand, ModelSpec, TokenizerCommand};
+use crate::cli::{BenchCommand, Cli, Command, DataCommand, ModelSpec, TokenizerCommand};
 use anyhow::{Context, Result};
 use llc_models::LlamaConfig;
 
@@ -23,6 +24,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Data(DataCommand::Sft(a)) => data::sft(a),
         Command::Tokenizer(TokenizerCommand::Train(a)) => tokenizer::train(a),
         Command::Plot(a) => plot::run(a),
+        Command::Bench(BenchCommand::Ir(a)) => bench::ir(a),
+        Command::Bench(BenchCommand::Compile(a)) => bench::compile(a),
+        Command::Bench(BenchCommand::Cpu(a)) => bench::cpu(a),
     }
 }
 

@@ -1,0 +1,179 @@
+//! `llc-train bench`: measurements anyone can rerun, printed as tables. Timings on shared
+//! machines are noisy: each row is the fastest of `--repeat` runs, and comparisons are
+//! made as ratios within one run.
+
+use super::compile::{egraph_options, optimizer_config};
+use crate::cli::{BenchCpuArgs, BenchModelsArgs, EGraphArgs, OptimizerArgs};
+use anyhow::{Context, Result};
+use clap::Parser;
+use llc_ir::{Module, human_count};
+use llc_models::{BuildOptions, LlamaConfig, build_forward};
+use llc_passes::{AutodiffOptions, Pipeline, PipelineHooks};
+use llc_runtime::train::{Batch, CpuBackend, StepBackend};
+use llc_runtime::{Precision, Tensor, init};
+use rand::SeedableRng;
+use std::time::{Duration, Instant};
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// The fastest of `repeat` runs of `f`, with the last result.
+fn best_of<T>(repeat: usize, mut f: impl FnMut() -> Result<T>) -> Result<(Duration, T)> {
+    let mut best = Duration::MAX;
+    let mut last = None;
+    for _ in 0..repeat.max(1) {
+        let t = Instant::now();
+        let v = f()?;
+        best = best.min(t.elapsed());
+        last = Some(v);
+    }
+    Ok((best, last.expect("at least one run")))
+}
+
+fn forward(name: &str, batch: usize, seq: usize) -> Result<(LlamaConfig, Module)> {
+    let cfg = LlamaConfig::preset(name)?;
+    let seq = seq.min(cfg.max_seq_len);
+    let m = build_forward(&cfg, &BuildOptions::new(batch, seq))?;
+    Ok((cfg, m))
+}
+
+/// Forward graph round trip per model: build, print, parse + verify.
+pub fn ir(a: BenchModelsArgs) -> Result<()> {
+    println!(
+        "{:<16} {:>9} {:>8} {:>9} {:>9} {:>9} {:>13} {:>10}",
+        "model", "params", "nodes", "build ms", "print ms", "parse ms", "round trip ms", "text MiB"
+    );
+    for name in &a.models {
+        let (tb, (cfg, m)) = best_of(a.repeat, || forward(name, a.batch, a.seq))?;
+        let (tp, text) = best_of(a.repeat, || Ok(llc_ir::print_module(&m)))?;
+        let (tr, parsed) = best_of(a.repeat, || Ok(llc_ir::parse_module(&text)?))?;
+        anyhow::ensure!(
+            llc_ir::print_module(&parsed) == text,
+            "{name}: print(parse(text)) differs from text"
+        );
+        println!(
+            "{:<16} {:>9} {:>8} {:>9.1} {:>9.1} {:>9.1} {:>13.1} {:>10.2}",
+            name,
+            human_count(cfg.param_count()),
+            m.functions[0].node_count(),
+            ms(tb),
+            ms(tp),
+            ms(tr),
+            ms(tb + tp + tr),
+            text.len() as f64 / (1 << 20) as f64
+        );
+    }
+    Ok(())
+}
+
+/// Default optimizer and e-graph flags, as `compile` has them.
+fn default_flags() -> (OptimizerArgs, EGraphArgs) {
+    #[derive(Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        optim: OptimizerArgs,
+        #[command(flatten)]
+        egraph: EGraphArgs,
+    }
+    let d = Defaults::parse_from(["defaults"]);
+    (d.optim, d.egraph)
+}
+
+/// Time of each pass of the standard pipeline, per model.
+pub fn compile(a: BenchModelsArgs) -> Result<()> {
+    let (optim, egraph) = default_flags();
+    let limits = egraph_options(&egraph, true);
+    let pipeline = Pipeline::standard(
+        AutodiffOptions::default(),
+        optimizer_config(&optim)?,
+        Some(&limits),
+    );
+    let names = pipeline.pass_names();
+    print!("{:<16} {:>8} {:>8}", "model", "fwd", "step");
+    for n in &names {
+        print!(" {:>15}", format!("{n} ms"));
+    }
+    println!(" {:>9}", "total s");
+    for name in &a.models {
+        let (_, m) = forward(name, a.batch, a.seq)?;
+        let fwd_nodes = m.functions[0].node_count();
+        let (_, (reports, step_nodes)) = best_of(a.repeat, || {
+            let mut m = m.clone();
+            let r = pipeline.run(&mut m, &mut PipelineHooks::default())?;
+            let nodes = m.function("step").map_or(0, |f| f.node_count());
+            Ok((r, nodes))
+        })?;
+        print!("{:<16} {:>8} {:>8}", name, fwd_nodes, step_nodes);
+        let mut total = Duration::ZERO;
+        for r in &reports {
+            print!(" {:>15.1}", ms(r.wall));
+            total += r.wall;
+        }
+        println!(" {:>9.2}", total.as_secs_f64());
+    }
+    Ok(())
+}
+
+fn cpu_backend(cfg: &LlamaConfig, a: &BenchCpuArgs, egraph: bool) -> Result<CpuBackend> {
+    let (optim, mut eg) = default_flags();
+    eg.no_egraph = !egraph;
+    let mut m = build_forward(cfg, &BuildOptions::new(a.batch, a.seq))?;
+    let eval = m.functions[0].clone();
+    super::compile::pipeline_for(&optim, &eg)?.run(&mut m, &mut PipelineHooks::default())?;
+    let step = m.function("step").context("no step function")?.clone();
+    let initial = init::initial_state(&step, 0, Precision::F32);
+    Ok(CpuBackend::new(step, eval, initial, Precision::F32)?)
+}
+
+/// Training steps per second on the CPU interpreter, with and without the e-graph.
+pub fn cpu(a: BenchCpuArgs) -> Result<()> {
+    let cfg = LlamaConfig::preset(&a.model)?.with_vocab(a.vocab);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let shape = vec![a.batch, a.seq];
+    let batch = Batch {
+        inputs: vec![
+            (
+                "tokens".into(),
+                Tensor::random_ints(shape.clone(), 0..a.vocab as i32, &mut rng),
+            ),
+            (
+                "targets".into(),
+                Tensor::random_ints(shape, 0..a.vocab as i32, &mut rng),
+            ),
+        ],
+    };
+    println!(
+        "{} ({} params), batch {} x {}, {} threads",
+        a.model,
+        human_count(cfg.param_count()),
+        a.batch,
+        a.seq,
+        rayon::current_num_threads()
+    );
+    println!(
+        "{:<12} {:>10} {:>10} {:>12} {:>8}",
+        "variant", "ms/step", "tok/s", "final loss", "ratio"
+    );
+    let mut base = None;
+    for (label, egraph) in [("no e-graph", false), ("e-graph", true)] {
+        let mut backend = cpu_backend(&cfg, &a, egraph)?;
+        backend.step(&batch)?;
+        let t = Instant::now();
+        let mut loss = 0.0;
+        for _ in 0..a.steps.max(1) {
+            loss = backend.step(&batch)?.loss;
+        }
+        let per = t.elapsed() / a.steps.max(1) as u32;
+        let base_ms = *base.get_or_insert(ms(per));
+        println!(
+            "{:<12} {:>10.1} {:>10.0} {:>12.4} {:>8.2}",
+            label,
+            ms(per),
+            (a.batch * a.seq) as f64 / per.as_secs_f64(),
+            loss,
+            base_ms / ms(per)
+        );
+    }
+    Ok(())
+}

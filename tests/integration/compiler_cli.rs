@@ -1,0 +1,76 @@
+//! `llc-train model` and `compile` end to end: the 70B graph, the printed tiny model, and
+//! errors that name the file and position.
+
+use crate::support::{run, run_ok};
+
+#[test]
+fn the_70b_model_compiles_and_reports_its_parameter_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ir = tmp.path().join("70b.ir");
+    run_ok(&[
+        "model",
+        "llama2-70b",
+        "--seq",
+        "128",
+        "-o",
+        ir.to_str().unwrap(),
+    ]);
+    let out = run_ok(&["compile", ir.to_str().unwrap(), "--no-egraph"]);
+    // Published: 68,976,648,192 parameters.
+    assert!(out.contains("parameters: 68.98B"), "{out}");
+    assert!(out.contains("func @step"), "{out}");
+    assert!(out.contains("compile time:"), "{out}");
+}
+
+#[test]
+fn the_tiny_model_ir_is_stable() {
+    let text = run_ok(&["model", "tiny", "--batch", "2", "--seq", "8"]);
+    insta::with_settings!({snapshot_path => "../snapshots"}, {
+        insta::assert_snapshot!("tiny_model_ir", text);
+    });
+}
+
+#[test]
+fn a_malformed_file_names_the_file_line_and_column_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ir = tmp.path().join("bad.ir");
+    std::fs::write(
+        &ir,
+        "func @f(param %w: f32[4,4], input %x: f32[2,4]) {\n  %y = matmull %x, %w : f32[2,4]\n  return %y\n}\n",
+    )
+    .unwrap();
+    let step = tmp.path().join("step.ir");
+    let r = run(&[
+        "compile",
+        ir.to_str().unwrap(),
+        "--emit-step",
+        step.to_str().unwrap(),
+    ]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("bad.ir:2:8"), "{err}");
+    assert!(err.contains("matmull") && err.contains("matmul"), "{err}");
+    assert!(!step.exists());
+}
+
+#[test]
+fn dump_after_prints_the_module_after_that_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ir = tmp.path().join("tiny.ir");
+    run_ok(&[
+        "model",
+        "tiny",
+        "--batch",
+        "1",
+        "--seq",
+        "8",
+        "-o",
+        ir.to_str().unwrap(),
+    ]);
+    let out = run(&["compile", ir.to_str().unwrap(), "--dump-after", "autodiff"]);
+    assert!(out.status.success());
+    let dumped = String::from_utf8_lossy(&out.stdout);
+    let module = llc_ir::parse_module(&dumped).expect("the dump parses");
+    assert_eq!(module.functions[0].name, "forward_backward");
+    assert!(dumped.contains("%grad.tok_embeddings.weight"));
+}
