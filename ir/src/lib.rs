@@ -11,6 +11,7 @@ pub mod error;
 pub mod graph;
 pub mod infer;
 pub mod op;
+pub mod plan;
 pub mod verify;
 
 pub use builder::Builder;
