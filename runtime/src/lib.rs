@@ -1,1 +1,9 @@
 //! llc-runtime: executes IR on the CPU (reference interpreter) and on CUDA GPUs.
+
+pub mod error;
+pub mod interp;
+pub mod tensor;
+
+pub use error::RuntimeError;
+pub use interp::{Precision, random_args, run_function, run_function_traced};
+pub use tensor::{Tensor, TensorData};
