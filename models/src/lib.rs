@@ -1,1 +1,20 @@
 //! llc-models: Llama 2 configurations and their IR.
+//!
+//! [`LlamaConfig`] holds a model's hyper-parameters (named presets, or read from a Hugging
+//! Face `config.json`); [`build_forward`] turns one into an IR module whose `forward`
+//! function computes the loss (or logits) from primitive ops only; [`param_names`] lists
+//! the parameters in argument order with Meta's checkpoint names.
+
+mod blocks;
+mod config;
+mod error;
+mod hf_config;
+mod llama;
+mod loss;
+mod params;
+mod presets;
+
+pub use config::LlamaConfig;
+pub use error::ModelError;
+pub use llama::{BuildOptions, ForwardOutput, build_forward};
+pub use params::param_names;

@@ -1,0 +1,257 @@
+//! The Llama 2 forward graph: embedding, `L` pre-norm decoder layers, final norm, LM head
+//! and either the mean token cross-entropy or the logits.
+
+use crate::blocks::{
+    RopeTables, causal_attention, causal_mask, repeat_kv, rms_norm, rope, rope_tables, swiglu_ffn,
+};
+use crate::config::LlamaConfig;
+use crate::error::ModelError;
+use crate::loss::{masked_mean_loss, mean_loss, token_nll};
+use crate::params::param_names;
+use llc_ir::{Builder, DType, Function, Module, NodeId};
+use std::collections::HashMap;
+
+/// What the forward function returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ForwardOutput {
+    /// `loss: f32[]`, the mean token cross-entropy (inputs `tokens`, `targets`
+    /// [, `loss_mask`]). What training differentiates.
+    #[default]
+    Loss,
+    /// `logits: f32[B, T, V]` (input `tokens` only). For sampling and evaluation.
+    Logits,
+}
+
+/// Everything about a build that is not the model itself.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuildOptions {
+    /// Sequences per step `B`.
+    pub batch: usize,
+    /// Tokens per sequence `T` (at most the config's `max_seq_len`).
+    pub seq: usize,
+    /// Take a `loss_mask: [B, T]` input and average the loss over masked-in tokens only
+    /// (supervised fine-tuning: loss on answer tokens). Needs `ForwardOutput::Loss`.
+    pub loss_mask: bool,
+    /// Loss or logits.
+    pub output: ForwardOutput,
+    /// Float type of parameters and activations.
+    pub dtype: DType,
+}
+
+impl BuildOptions {
+    /// Loss output, no mask, f32, for `batch` sequences of `seq` tokens.
+    pub fn new(batch: usize, seq: usize) -> Self {
+        BuildOptions {
+            batch,
+            seq,
+            loss_mask: false,
+            output: ForwardOutput::Loss,
+            dtype: DType::F32,
+        }
+    }
+
+    fn validate(&self, cfg: &LlamaConfig) -> Result<(), ModelError> {
+        let bad = |option, msg: String| Err(ModelError::InvalidOption { option, msg });
+        if self.batch == 0 {
+            return bad("batch", "must be positive, got 0".into());
+        }
+        if self.seq == 0 {
+            return bad("seq", "must be positive, got 0".into());
+        }
+        if self.seq > cfg.max_seq_len {
+            return bad(
+                "seq",
+                format!(
+                    "{} exceeds the model's max_seq_len {}",
+                    self.seq, cfg.max_seq_len
+                ),
+            );
+        }
+        if !self.dtype.is_float() {
+            return bad("dtype", format!("must be a float type, got {}", self.dtype));
+        }
+        if self.loss_mask && self.output != ForwardOutput::Loss {
+            return bad("loss_mask", "needs the loss output, not logits".into());
+        }
+        Ok(())
+    }
+}
+
+impl Default for BuildOptions {
+    /// One sequence of 16 tokens.
+    fn default() -> Self {
+        BuildOptions::new(1, 16)
+    }
+}
+
+/// One decoder layer's parameters, looked up by name.
+struct LayerParams {
+    attention_norm: NodeId,
+    wq: NodeId,
+    wk: NodeId,
+    wv: NodeId,
+    wo: NodeId,
+    ffn_norm: NodeId,
+    w1: NodeId,
+    w2: NodeId,
+    w3: NodeId,
+}
+
+/// Shared per-forward constants: RoPE tables and the causal mask.
+struct Shared {
+    rope: RopeTables,
+    mask: NodeId,
+}
+
+/// Build the module with one function, `forward`, for `cfg` at the given options.
+/// Arguments: every parameter of [`param_names`] in that order (role `param`), then the
+/// inputs `tokens: i32[B, T]`, `targets: i32[B, T]` and `loss_mask: [B, T]` as the
+/// options require. Result: `loss` (scalar) or `logits` `[B, T, V]`.
+pub fn build_forward(cfg: &LlamaConfig, opts: &BuildOptions) -> Result<Module, ModelError> {
+    cfg.validate()?;
+    opts.validate(cfg)?;
+    let mut func = Function::new("forward");
+    let mut b = Builder::new(&mut func);
+    let dt = opts.dtype;
+    let (bt, t) = (opts.batch, opts.seq);
+
+    let mut params = HashMap::new();
+    for (name, shape) in param_names(cfg) {
+        let id = b.param(&name, dt, &shape)?;
+        params.insert(name, id);
+    }
+    let p = |name: &str| -> NodeId { params[name] };
+    let tokens = b.input("tokens", DType::I32, &[bt, t])?;
+    let targets = match opts.output {
+        ForwardOutput::Loss => Some(b.input("targets", DType::I32, &[bt, t])?),
+        ForwardOutput::Logits => None,
+    };
+    let mask_in = if opts.loss_mask {
+        Some(b.input("loss_mask", dt, &[bt, t])?)
+    } else {
+        None
+    };
+
+    b.push_scope("rope");
+    let rope = rope_tables(&mut b, t, cfg.head_dim(), cfg.rope_theta, dt)?;
+    b.pop_scope();
+    b.push_scope("causal");
+    let mask = causal_mask(&mut b, t)?;
+    b.pop_scope();
+    let shared = Shared { rope, mask };
+
+    let embed = b.gather(p("tok_embeddings.weight"), tokens)?;
+    let mut h = b.name(embed, "embed")?;
+    for i in 0..cfg.n_layers {
+        let l = format!("layers.{i}");
+        let lp = LayerParams {
+            attention_norm: p(&format!("{l}.attention_norm.weight")),
+            wq: p(&format!("{l}.attention.wq.weight")),
+            wk: p(&format!("{l}.attention.wk.weight")),
+            wv: p(&format!("{l}.attention.wv.weight")),
+            wo: p(&format!("{l}.attention.wo.weight")),
+            ffn_norm: p(&format!("{l}.ffn_norm.weight")),
+            w1: p(&format!("{l}.feed_forward.w1.weight")),
+            w2: p(&format!("{l}.feed_forward.w2.weight")),
+            w3: p(&format!("{l}.feed_forward.w3.weight")),
+        };
+        b.push_scope(l);
+        h = decoder_layer(&mut b, cfg, h, &lp, &shared)?;
+        b.pop_scope();
+    }
+
+    let h = rms_norm(&mut b, h, p("norm.weight"), cfg.norm_eps)?;
+    let h = b.name(h, "h")?;
+    let head = if cfg.tie_embeddings {
+        p("tok_embeddings.weight")
+    } else {
+        p("output.weight")
+    };
+    let logits = b.matmul_t(h, head, false, true)?;
+    let logits = b.name(logits, "logits")?;
+    let result = match targets {
+        None => logits,
+        Some(targets) => {
+            let nll = token_nll(&mut b, logits, targets)?;
+            match mask_in {
+                Some(m) => masked_mean_loss(&mut b, nll, m)?,
+                None => mean_loss(&mut b, nll)?,
+            }
+        }
+    };
+    b.output(result);
+    let mut module = Module::new();
+    module.functions.push(func);
+    Ok(module)
+}
+
+/// `h + attn(norm(h))` then `+ ffn(norm(.))`, in the current `layers.{i}` scope.
+fn decoder_layer(
+    b: &mut Builder,
+    cfg: &LlamaConfig,
+    h: NodeId,
+    lp: &LayerParams,
+    shared: &Shared,
+) -> Result<NodeId, ModelError> {
+    b.push_scope("attn");
+    let a = attention_block(b, cfg, h, lp, shared)?;
+    b.pop_scope();
+    let h = b.add(h, a)?;
+    let h = b.name(h, "h_attn")?;
+
+    b.push_scope("ffn");
+    let x = rms_norm(b, h, lp.ffn_norm, cfg.norm_eps)?;
+    let x = b.name(x, "norm")?;
+    let f = swiglu_ffn(b, x, lp.w1, lp.w2, lp.w3)?;
+    b.pop_scope();
+    let h = b.add(h, f)?;
+    Ok(b.name(h, "h")?)
+}
+
+/// RMSNorm, Q/K/V projections, RoPE, KV-head repeat, causal attention, output projection.
+fn attention_block(
+    b: &mut Builder,
+    cfg: &LlamaConfig,
+    h: NodeId,
+    lp: &LayerParams,
+    shared: &Shared,
+) -> Result<NodeId, ModelError> {
+    let s = b.shape(h);
+    let (bt, t, d) = (s[0], s[1], s[2]);
+    let (nh, nkv, hd) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim());
+
+    let x = rms_norm(b, h, lp.attention_norm, cfg.norm_eps)?;
+    let x = b.name(x, "norm")?;
+    let mut heads = Vec::with_capacity(3);
+    for (w, n, name) in [(lp.wq, nh, "q"), (lp.wk, nkv, "k"), (lp.wv, nkv, "v")] {
+        let proj = b.matmul_t(x, w, false, true)?;
+        let proj = b.name(proj, name)?;
+        heads.push((b.reshape(proj, &[bt, t, n, hd])?, name));
+    }
+    let mut bhtd = Vec::with_capacity(3);
+    for (x4, name) in heads {
+        let x4 = if name == "v" {
+            x4
+        } else {
+            let r = rope(b, x4, &shared.rope)?;
+            b.name(r, &format!("{name}_rot"))?
+        };
+        let x4 = b.transpose(x4, &[0, 2, 1, 3])?; // [B, heads, T, hd]
+        let x4 = if name == "q" {
+            x4
+        } else {
+            let r = repeat_kv(b, x4, cfg.kv_group())?;
+            if cfg.kv_group() > 1 {
+                b.name(r, &format!("{name}_rep"))?
+            } else {
+                r
+            }
+        };
+        bhtd.push(x4);
+    }
+    let ctx = causal_attention(b, bhtd[0], bhtd[1], bhtd[2], shared.mask)?;
+    let ctx = b.transpose(ctx, &[0, 2, 1, 3])?; // [B, T, H, hd]
+    let ctx = b.reshape(ctx, &[bt, t, d])?;
+    let out = b.matmul_t(ctx, lp.wo, false, true)?;
+    Ok(b.name(out, "out")?)
+}

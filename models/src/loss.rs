@@ -1,0 +1,54 @@
+//! Token cross-entropy in primitive ops: a stable log-softmax, the target's log-probability
+//! picked by a one-hot compare, and a (optionally masked) mean over tokens.
+
+use llc_ir::{Builder, CmpOp, DType, NodeId, Result, TensorType};
+
+/// Per-token negative log-likelihood `logsumexp(logits) - logits[target]` for
+/// `logits[B, T, V]` and `targets: i32[B, T]`; returns `[B, T]` named `nll`.
+/// Targets outside `0..V` select nothing, so their nll is the full `logsumexp`
+/// (the data loader is expected to keep ids in range).
+pub(crate) fn token_nll(b: &mut Builder, logits: NodeId, targets: NodeId) -> Result<NodeId> {
+    let s = b.shape(logits);
+    let (bt, t, v) = (s[0], s[1], s[2]);
+    let n = bt * t;
+    let rows = b.reshape(logits, &[n, v])?;
+    let m = b.reduce_max(rows, &[1], true)?;
+    let m = b.broadcast(m, &[n, v])?;
+    let z = b.sub(rows, m)?;
+    let e = b.exp(z)?;
+    let sum = b.reduce_sum(e, &[1], true)?;
+    let lse = b.log(sum)?; // logsumexp(logits) - max, [n, 1]
+    let class = b.iota(TensorType::new(DType::I32, [n, v]), 1)?;
+    let tgt = b.reshape(targets, &[n, 1])?;
+    let tgt = b.broadcast(tgt, &[n, v])?;
+    let hit = b.compare(CmpOp::Eq, class, tgt)?;
+    let zero = b.full_like(z, 0.0)?;
+    let picked = b.select(hit, z, zero)?;
+    let target_z = b.reduce_sum(picked, &[1], true)?; // logits[target] - max, [n, 1]
+    let nll = b.sub(lse, target_z)?;
+    let nll = b.reshape(nll, &[bt, t])?;
+    b.name(nll, "nll")
+}
+
+/// Mean of `nll[B, T]` over all tokens, named `loss`.
+pub(crate) fn mean_loss(b: &mut Builder, nll: NodeId) -> Result<NodeId> {
+    let n = b.ty(nll).numel();
+    let total = b.sum_all(nll)?;
+    let loss = b.mul_scalar(total, 1.0 / n as f64)?;
+    b.name(loss, "loss")
+}
+
+/// Masked mean `sum(mask * nll) / max(sum(mask), 1)`, named `loss`. With a 0/1 mask this
+/// is the mean over the selected tokens; the `max(., 1)` keeps it well defined (0) when a
+/// batch selects no token at all, and is a constant as far as the parameters are concerned,
+/// so gradients are unaffected by it.
+pub(crate) fn masked_mean_loss(b: &mut Builder, nll: NodeId, mask: NodeId) -> Result<NodeId> {
+    let weighted = b.mul(nll, mask)?;
+    let total = b.sum_all(weighted)?;
+    let count = b.sum_all(mask)?;
+    let one = b.full_like(count, 1.0)?;
+    let count = b.max(count, one)?;
+    let count = b.name(count, "token_count")?;
+    let loss = b.div(total, count)?;
+    b.name(loss, "loss")
+}

@@ -1,0 +1,34 @@
+//! Parameter names and shapes, in the order the forward function takes them as arguments.
+//! Names follow Meta's Llama checkpoints; matrices use PyTorch's `Linear` layout
+//! `[out_features, in_features]` so checkpoints load without transposing.
+
+use crate::config::LlamaConfig;
+
+/// Every trainable tensor of `cfg` as `(name, shape)`, in argument order: the token
+/// embedding, then per layer `attention_norm, wq, wk, wv, wo, ffn_norm, w1, w2, w3`, then
+/// the final `norm` and (unless embeddings are tied) the LM head `output`.
+pub fn param_names(cfg: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
+    let d = cfg.dim;
+    let q = cfg.n_heads * cfg.head_dim();
+    let kv = cfg.n_kv_heads * cfg.head_dim();
+    let f = cfg.ffn_dim;
+    let mut v = Vec::with_capacity(3 + 9 * cfg.n_layers);
+    v.push(("tok_embeddings.weight".to_string(), vec![cfg.vocab_size, d]));
+    for i in 0..cfg.n_layers {
+        let p = format!("layers.{i}");
+        v.push((format!("{p}.attention_norm.weight"), vec![d]));
+        v.push((format!("{p}.attention.wq.weight"), vec![q, d]));
+        v.push((format!("{p}.attention.wk.weight"), vec![kv, d]));
+        v.push((format!("{p}.attention.wv.weight"), vec![kv, d]));
+        v.push((format!("{p}.attention.wo.weight"), vec![d, q]));
+        v.push((format!("{p}.ffn_norm.weight"), vec![d]));
+        v.push((format!("{p}.feed_forward.w1.weight"), vec![f, d]));
+        v.push((format!("{p}.feed_forward.w2.weight"), vec![d, f]));
+        v.push((format!("{p}.feed_forward.w3.weight"), vec![f, d]));
+    }
+    v.push(("norm.weight".to_string(), vec![d]));
+    if !cfg.tie_embeddings {
+        v.push(("output.weight".to_string(), vec![cfg.vocab_size, d]));
+    }
+    v
+}

@@ -1,0 +1,152 @@
+//! The pass pipeline: a linear list of named passes over a [`Module`]. After each pass
+//! the verifier runs (by default in debug builds), a report records the pass's wall time
+//! and node counts, and the module can be handed to a hook (`--dump-after PASS`).
+
+use crate::autodiff::{AutodiffOptions, autodiff};
+use crate::error::{PassError, Result};
+use crate::optimizer::{OptimizerConfig, lower_optimizer};
+use llc_ir::{Module, verify_module};
+use std::time::{Duration, Instant};
+
+/// One pass with its options. A closed set: the pipeline is data, printable by name.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pass {
+    /// Reverse-mode differentiation of the loss (see [`crate::autodiff`]).
+    Autodiff(AutodiffOptions),
+    /// Clipping, AdamW and the LR schedule as IR (see [`crate::optimizer`]).
+    Optimizer(OptimizerConfig),
+    /// Remove values no result depends on, in every function.
+    Dce,
+}
+
+/// What one pass did, for `compile`'s summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PassReport {
+    /// The pass's name.
+    pub pass: &'static str,
+    /// Wall time of the pass itself (the verifier and hooks are not counted).
+    pub wall: Duration,
+    /// Nodes in the module before and after the pass.
+    pub nodes_before: usize,
+    pub nodes_after: usize,
+    /// Pass-specific counters (`("grads", 9)`, `("removed", 12)` ...).
+    pub counters: Vec<(&'static str, usize)>,
+}
+
+fn module_nodes(m: &Module) -> usize {
+    m.functions.iter().map(|f| f.node_count()).sum()
+}
+
+impl Pass {
+    /// The name `--dump-after` and reports use.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Pass::Autodiff(_) => "autodiff",
+            Pass::Optimizer(_) => "optimizer",
+            Pass::Dce => "dce",
+        }
+    }
+
+    /// Run the pass on `m`.
+    pub fn run(&self, m: &mut Module) -> Result<PassReport> {
+        let nodes_before = module_nodes(m);
+        let start = Instant::now();
+        let counters = match self {
+            Pass::Autodiff(opts) => {
+                let s = autodiff(m, opts)?;
+                vec![
+                    ("grads", s.grads),
+                    ("zero_grads", s.zero_grads),
+                    ("removed_dead", s.removed_dead),
+                ]
+            }
+            Pass::Optimizer(cfg) => {
+                let s = lower_optimizer(m, cfg)?;
+                vec![("params", s.params), ("decayed", s.decayed)]
+            }
+            Pass::Dce => {
+                let removed = m.functions.iter_mut().map(|f| f.remove_dead()).sum();
+                vec![("removed", removed)]
+            }
+        };
+        Ok(PassReport {
+            pass: self.name(),
+            wall: start.elapsed(),
+            nodes_before,
+            nodes_after: module_nodes(m),
+            counters,
+        })
+    }
+}
+
+/// Receives a pass name and the module right after that pass.
+pub type DumpHook<'a> = Box<dyn FnMut(&str, &Module) + 'a>;
+
+/// Callbacks and checks around a pipeline run.
+pub struct PipelineHooks<'a> {
+    /// Call `on_dump` with the module after the pass of this name.
+    pub dump_after: Option<String>,
+    /// Receives the pass name and the module after it (the CLI prints it).
+    pub on_dump: Option<DumpHook<'a>>,
+    /// Run the verifier after every pass (default: in debug builds).
+    pub verify: bool,
+}
+
+impl Default for PipelineHooks<'_> {
+    fn default() -> Self {
+        PipelineHooks {
+            dump_after: None,
+            on_dump: None,
+            verify: cfg!(debug_assertions),
+        }
+    }
+}
+
+/// A linear list of passes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Pipeline {
+    pub passes: Vec<Pass>,
+}
+
+impl Pipeline {
+    /// The training-step pipeline: differentiate, then lower the optimizer.
+    pub fn training(autodiff: AutodiffOptions, optimizer: OptimizerConfig) -> Self {
+        Pipeline {
+            passes: vec![Pass::Autodiff(autodiff), Pass::Optimizer(optimizer)],
+        }
+    }
+
+    /// Names of the passes in order.
+    pub fn pass_names(&self) -> Vec<&'static str> {
+        self.passes.iter().map(Pass::name).collect()
+    }
+
+    /// Run every pass in order; see [`PipelineHooks`].
+    pub fn run(&self, m: &mut Module, hooks: &mut PipelineHooks<'_>) -> Result<Vec<PassReport>> {
+        if let Some(name) = &hooks.dump_after
+            && !self.passes.iter().any(|p| p.name() == name)
+        {
+            return Err(PassError::UnknownPass {
+                name: name.clone(),
+                available: self.pass_names().join(", "),
+            });
+        }
+        let mut reports = Vec::with_capacity(self.passes.len());
+        for pass in &self.passes {
+            let report = pass.run(m)?;
+            if hooks.verify {
+                verify_module(m).map_err(|source| PassError::Verify {
+                    pass: pass.name(),
+                    source,
+                })?;
+            }
+            if hooks.dump_after.as_deref() == Some(pass.name())
+                && let Some(cb) = hooks.on_dump.as_mut()
+            {
+                cb(pass.name(), m);
+            }
+            reports.push(report);
+        }
+        Ok(reports)
+    }
+}
