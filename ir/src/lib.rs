@@ -10,13 +10,19 @@ pub mod dtype;
 pub mod error;
 pub mod graph;
 pub mod infer;
+pub mod json;
 pub mod op;
 pub mod plan;
+pub mod text;
 pub mod verify;
 
 pub use builder::Builder;
 pub use dtype::{DType, MAX_ELEMENTS, TensorType};
 pub use error::{IrError, Result, Span};
 pub use graph::{Function, Module, Node, NodeId, Output};
+pub use json::{from_json, to_json};
 pub use op::{ArgRole, AttnOperand, BinaryOp, CmpOp, Op, Real, ReduceKind, UnaryOp};
+pub use text::{
+    parse_function, parse_module, parse_module_unverified, print_function, print_module,
+};
 pub use verify::{SpanMap, verify_function, verify_module};
