@@ -5,6 +5,20 @@
 
 use llc_ir::{Builder, CmpOp, DType, NodeId, Result, TensorType};
 
+/// Run `f` with its intermediate values named under the scope `name`, then name its
+/// result `name` itself: `layers.0.attn.norm` is the RMSNorm output and
+/// `layers.0.attn.norm.rsqrt` one of its steps.
+pub(crate) fn named(
+    b: &mut Builder,
+    name: &str,
+    f: impl FnOnce(&mut Builder) -> Result<NodeId>,
+) -> Result<NodeId> {
+    b.push_scope(name);
+    let r = f(b);
+    b.pop_scope();
+    b.name(r?, name)
+}
+
 /// Large negative score for masked (future) positions. Finite on purpose: `0 * mask` stays
 /// 0 instead of NaN in any backward or rewritten formula, and a fully masked row (never
 /// produced by a causal mask) would give a uniform distribution rather than NaN. It is
@@ -147,16 +161,17 @@ pub(crate) fn causal_attention(
     let s = b.shape(q);
     let hd = s[3];
     let dtype = b.ty(q).dtype;
-    let raw = b.matmul_t(q, k, false, true)?;
-    let scores = b.mul_scalar(raw, 1.0 / (hd as f64).sqrt())?;
-    let scores = b.name(scores, "scores")?;
-    let score_shape = b.shape(scores);
-    let allowed = b.broadcast(mask, &score_shape)?;
-    let masked_fill = b.full(mask_value(dtype), TensorType::new(dtype, score_shape))?;
-    let masked = b.select(allowed, scores, masked_fill)?;
-    let masked = b.name(masked, "masked")?;
-    let probs = softmax(b, masked)?;
-    let probs = b.name(probs, "probs")?;
+    let scores = named(b, "scores", |b| {
+        let raw = b.matmul_t(q, k, false, true)?;
+        b.mul_scalar(raw, 1.0 / (hd as f64).sqrt())
+    })?;
+    let masked = named(b, "masked", |b| {
+        let score_shape = b.shape(scores);
+        let allowed = b.broadcast(mask, &score_shape)?;
+        let fill = b.full(mask_value(dtype), TensorType::new(dtype, score_shape))?;
+        b.select(allowed, scores, fill)
+    })?;
+    let probs = named(b, "probs", |b| softmax(b, masked))?;
     let ctx = b.matmul(probs, v)?;
     b.name(ctx, "ctx")
 }
@@ -174,10 +189,11 @@ pub(crate) fn swiglu_ffn(
     let gate = b.name(gate, "gate")?;
     let up = b.matmul_t(x, w3, false, true)?;
     let up = b.name(up, "up")?;
-    let sig = b.sigmoid(gate)?;
-    let silu = b.mul(gate, sig)?;
-    let act = b.mul(silu, up)?;
-    let act = b.name(act, "act")?;
+    let act = named(b, "act", |b| {
+        let sig = b.sigmoid(gate)?;
+        let silu = b.mul(gate, sig)?;
+        b.mul(silu, up)
+    })?;
     let out = b.matmul_t(act, w2, false, true)?;
     b.name(out, "out")
 }

@@ -224,7 +224,8 @@ impl LlamaConfig {
     }
 
     /// A `config.json` that `transformers.LlamaConfig` loads as this model (float32,
-    /// Llama's BOS/EOS ids 1 and 2), pretty-printed with sorted keys.
+    /// Llama's BOS/EOS ids 1 and 2), pretty-printed with sorted keys. Checked by hand with
+    /// transformers 5.24 (`LlamaConfig.from_json_file`) for every preset.
     pub fn to_hf_config_json(&self) -> String {
         let v = json!({
             "architectures": ["LlamaForCausalLM"],
@@ -250,6 +251,8 @@ impl LlamaConfig {
             "bos_token_id": 1,
             "eos_token_id": 2,
             "pad_token_id": null,
+            // transformers >= 4.56 reads `dtype`; older versions read `torch_dtype`.
+            "dtype": "float32",
             "torch_dtype": "float32",
             "use_cache": true,
         });

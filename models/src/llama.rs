@@ -2,7 +2,8 @@
 //! and either the mean token cross-entropy or the logits.
 
 use crate::blocks::{
-    RopeTables, causal_attention, causal_mask, repeat_kv, rms_norm, rope, rope_tables, swiglu_ffn,
+    RopeTables, causal_attention, causal_mask, named, repeat_kv, rms_norm, rope, rope_tables,
+    swiglu_ffn,
 };
 use crate::config::LlamaConfig;
 use crate::error::ModelError;
@@ -120,7 +121,11 @@ pub fn build_forward(cfg: &LlamaConfig, opts: &BuildOptions) -> Result<Module, M
         let id = b.param(&name, dt, &shape)?;
         params.insert(name, id);
     }
-    let p = |name: &str| -> NodeId { params[name] };
+    let p = |name: &str| -> NodeId {
+        *params
+            .get(name)
+            .expect("param_names lists every parameter the builder reads")
+    };
     let tokens = b.input("tokens", DType::I32, &[bt, t])?;
     let targets = match opts.output {
         ForwardOutput::Loss => Some(b.input("targets", DType::I32, &[bt, t])?),
@@ -160,8 +165,8 @@ pub fn build_forward(cfg: &LlamaConfig, opts: &BuildOptions) -> Result<Module, M
         b.pop_scope();
     }
 
-    let h = rms_norm(&mut b, h, p("norm.weight"), cfg.norm_eps)?;
-    let h = b.name(h, "h")?;
+    let final_norm = p("norm.weight");
+    let h = named(&mut b, "h", |b| rms_norm(b, h, final_norm, cfg.norm_eps))?;
     let head = if cfg.tie_embeddings {
         p("tok_embeddings.weight")
     } else {
@@ -172,11 +177,11 @@ pub fn build_forward(cfg: &LlamaConfig, opts: &BuildOptions) -> Result<Module, M
     let result = match targets {
         None => logits,
         Some(targets) => {
-            let nll = token_nll(&mut b, logits, targets)?;
-            match mask_in {
-                Some(m) => masked_mean_loss(&mut b, nll, m)?,
-                None => mean_loss(&mut b, nll)?,
-            }
+            let nll = named(&mut b, "nll", |b| token_nll(b, logits, targets))?;
+            named(&mut b, "loss", |b| match mask_in {
+                Some(m) => masked_mean_loss(b, nll, m),
+                None => mean_loss(b, nll),
+            })?
         }
     };
     b.output(result);
@@ -200,8 +205,7 @@ fn decoder_layer(
     let h = b.name(h, "h_attn")?;
 
     b.push_scope("ffn");
-    let x = rms_norm(b, h, lp.ffn_norm, cfg.norm_eps)?;
-    let x = b.name(x, "norm")?;
+    let x = named(b, "norm", |b| rms_norm(b, h, lp.ffn_norm, cfg.norm_eps))?;
     let f = swiglu_ffn(b, x, lp.w1, lp.w2, lp.w3)?;
     b.pop_scope();
     let h = b.add(h, f)?;
@@ -220,38 +224,39 @@ fn attention_block(
     let (bt, t, d) = (s[0], s[1], s[2]);
     let (nh, nkv, hd) = (cfg.n_heads, cfg.n_kv_heads, cfg.head_dim());
 
-    let x = rms_norm(b, h, lp.attention_norm, cfg.norm_eps)?;
-    let x = b.name(x, "norm")?;
+    let x = named(b, "norm", |b| {
+        rms_norm(b, h, lp.attention_norm, cfg.norm_eps)
+    })?;
     let mut heads = Vec::with_capacity(3);
     for (w, n, name) in [(lp.wq, nh, "q"), (lp.wk, nkv, "k"), (lp.wv, nkv, "v")] {
         let proj = b.matmul_t(x, w, false, true)?;
         let proj = b.name(proj, name)?;
-        heads.push((b.reshape(proj, &[bt, t, n, hd])?, name));
+        let split = b.reshape(proj, &[bt, t, n, hd])?;
+        heads.push((b.name(split, &format!("{name}_heads"))?, name));
     }
     let mut bhtd = Vec::with_capacity(3);
     for (x4, name) in heads {
         let x4 = if name == "v" {
             x4
         } else {
-            let r = rope(b, x4, &shared.rope)?;
-            b.name(r, &format!("{name}_rot"))?
+            named(b, &format!("{name}_rot"), |b| rope(b, x4, &shared.rope))?
         };
         let x4 = b.transpose(x4, &[0, 2, 1, 3])?; // [B, heads, T, hd]
-        let x4 = if name == "q" {
+        let x4 = b.name(x4, &format!("{name}_bhtd"))?;
+        let x4 = if name == "q" || cfg.kv_group() == 1 {
             x4
         } else {
-            let r = repeat_kv(b, x4, cfg.kv_group())?;
-            if cfg.kv_group() > 1 {
-                b.name(r, &format!("{name}_rep"))?
-            } else {
-                r
-            }
+            named(b, &format!("{name}_rep"), |b| {
+                repeat_kv(b, x4, cfg.kv_group())
+            })?
         };
         bhtd.push(x4);
     }
     let ctx = causal_attention(b, bhtd[0], bhtd[1], bhtd[2], shared.mask)?;
-    let ctx = b.transpose(ctx, &[0, 2, 1, 3])?; // [B, T, H, hd]
-    let ctx = b.reshape(ctx, &[bt, t, d])?;
+    let ctx = named(b, "merged", |b| {
+        let ctx = b.transpose(ctx, &[0, 2, 1, 3])?; // [B, T, H, hd]
+        b.reshape(ctx, &[bt, t, d]) // heads concatenated
+    })?;
     let out = b.matmul_t(ctx, lp.wo, false, true)?;
     Ok(b.name(out, "out")?)
 }

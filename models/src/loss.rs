@@ -4,7 +4,7 @@
 use llc_ir::{Builder, CmpOp, DType, NodeId, Result, TensorType};
 
 /// Per-token negative log-likelihood `logsumexp(logits) - logits[target]` for
-/// `logits[B, T, V]` and `targets: i32[B, T]`; returns `[B, T]` named `nll`.
+/// `logits[B, T, V]` and `targets: i32[B, T]`; returns `[B, T]`.
 /// Targets outside `0..V` select nothing, so their nll is the full `logsumexp`
 /// (the data loader is expected to keep ids in range).
 pub(crate) fn token_nll(b: &mut Builder, logits: NodeId, targets: NodeId) -> Result<NodeId> {
@@ -26,19 +26,17 @@ pub(crate) fn token_nll(b: &mut Builder, logits: NodeId, targets: NodeId) -> Res
     let picked = b.select(hit, z, zero)?;
     let target_z = b.reduce_sum(picked, &[1], true)?; // logits[target] - max, [n, 1]
     let nll = b.sub(lse, target_z)?;
-    let nll = b.reshape(nll, &[bt, t])?;
-    b.name(nll, "nll")
+    b.reshape(nll, &[bt, t])
 }
 
-/// Mean of `nll[B, T]` over all tokens, named `loss`.
+/// Mean of `nll[B, T]` over all tokens.
 pub(crate) fn mean_loss(b: &mut Builder, nll: NodeId) -> Result<NodeId> {
     let n = b.ty(nll).numel();
     let total = b.sum_all(nll)?;
-    let loss = b.mul_scalar(total, 1.0 / n as f64)?;
-    b.name(loss, "loss")
+    b.mul_scalar(total, 1.0 / n as f64)
 }
 
-/// Masked mean `sum(mask * nll) / max(sum(mask), 1)`, named `loss`. With a 0/1 mask this
+/// Masked mean `sum(mask * nll) / max(sum(mask), 1)`. With a 0/1 mask this
 /// is the mean over the selected tokens; the `max(., 1)` keeps it well defined (0) when a
 /// batch selects no token at all, and is a constant as far as the parameters are concerned,
 /// so gradients are unaffected by it.
@@ -49,6 +47,5 @@ pub(crate) fn masked_mean_loss(b: &mut Builder, nll: NodeId, mask: NodeId) -> Re
     let one = b.full_like(count, 1.0)?;
     let count = b.max(count, one)?;
     let count = b.name(count, "token_count")?;
-    let loss = b.div(total, count)?;
-    b.name(loss, "loss")
+    b.div(total, count)
 }

@@ -5,7 +5,7 @@
 use crate::autodiff::{AutodiffOptions, autodiff};
 use crate::error::{PassError, Result};
 use crate::optimizer::{OptimizerConfig, lower_optimizer};
-use llc_ir::{Module, verify_module};
+use llc_ir::{Module, print_module, verify_module};
 use std::time::{Duration, Instant};
 
 /// One pass with its options. A closed set: the pipeline is data, printable by name.
@@ -26,8 +26,9 @@ pub struct PassReport {
     pub pass: &'static str,
     /// Wall time of the pass itself (the verifier and hooks are not counted).
     pub wall: Duration,
-    /// Nodes in the module before and after the pass.
+    /// Nodes in the module before the pass.
     pub nodes_before: usize,
+    /// Nodes in the module after the pass.
     pub nodes_after: usize,
     /// Pass-specific counters (`("grads", 9)`, `("removed", 12)` ...).
     pub counters: Vec<(&'static str, usize)>,
@@ -86,7 +87,8 @@ pub type DumpHook<'a> = Box<dyn FnMut(&str, &Module) + 'a>;
 pub struct PipelineHooks<'a> {
     /// Call `on_dump` with the module after the pass of this name.
     pub dump_after: Option<String>,
-    /// Receives the pass name and the module after it (the CLI prints it).
+    /// Receives the pass name and the module after it (the CLI prints it with
+    /// `llc_ir::print_module`; [`Pipeline::run_and_dump`] returns that text).
     pub on_dump: Option<DumpHook<'a>>,
     /// Run the verifier after every pass (default: in debug builds).
     pub verify: bool,
@@ -105,6 +107,7 @@ impl Default for PipelineHooks<'_> {
 /// A linear list of passes.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Pipeline {
+    /// The passes, run first to last.
     pub passes: Vec<Pass>,
 }
 
@@ -148,5 +151,24 @@ impl Pipeline {
             reports.push(report);
         }
         Ok(reports)
+    }
+
+    /// Run every pass (verifying in debug builds) and return the module's text right
+    /// after the pass named `dump_after` (`--dump-after PASS`).
+    pub fn run_and_dump(
+        &self,
+        m: &mut Module,
+        dump_after: &str,
+    ) -> Result<(Vec<PassReport>, String)> {
+        let mut text = String::new();
+        let reports = {
+            let mut hooks = PipelineHooks {
+                dump_after: Some(dump_after.to_string()),
+                on_dump: Some(Box::new(|_: &str, m: &Module| text = print_module(m))),
+                ..Default::default()
+            };
+            self.run(m, &mut hooks)?
+        };
+        Ok((reports, text))
     }
 }

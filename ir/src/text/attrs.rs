@@ -165,16 +165,20 @@ fn perr(span: Span, msg: String) -> IrError {
 
 /// A non-negative integer literal (attributes and dimensions), at most `MAX_ELEMENTS`
 /// when `what` is a dimension.
-pub(crate) fn parse_uint(s: &RawScalar<'_>, what: &str) -> Result<usize> {
+pub(crate) fn parse_uint(s: &RawScalar<'_>, what: &dyn Fn() -> String) -> Result<usize> {
     if s.neg || !s.is_number || !s.text.bytes().all(|b| b.is_ascii_digit()) {
         return Err(perr(
             s.span,
-            format!("{what} must be a non-negative integer, found {}", s.shown()),
+            format!(
+                "{} must be a non-negative integer, found {}",
+                what(),
+                s.shown()
+            ),
         ));
     }
-    let too_large = || perr(s.span, format!("{what} {} is too large", s.text));
+    let too_large = || perr(s.span, format!("{} {} is too large", what(), s.text));
     let v: u64 = s.text.parse().map_err(|_| too_large())?;
-    if what == "dimension" && v > MAX_ELEMENTS {
+    if v > MAX_ELEMENTS && what() == "dimension" {
         return Err(perr(
             s.span,
             format!(
@@ -251,7 +255,7 @@ impl<'r, 'a> AttrReader<'r, 'a> {
         let Some(s) = self.scalar(key, "a non-negative integer") else {
             return 0;
         };
-        parse_uint(s, &format!("attribute `{key}`")).unwrap_or_else(|e| {
+        parse_uint(s, &|| format!("attribute `{key}`")).unwrap_or_else(|e| {
             self.fail(e);
             0
         })
@@ -317,7 +321,7 @@ impl<'r, 'a> AttrReader<'r, 'a> {
             RawValue::List { items, .. } => {
                 let mut out = Vec::with_capacity(items.len());
                 for s in items {
-                    match parse_uint(s, &format!("an element of `{key}`")) {
+                    match parse_uint(s, &|| format!("an element of `{key}`")) {
                         Ok(x) => out.push(x),
                         Err(e) => {
                             self.fail(e);

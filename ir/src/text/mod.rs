@@ -11,6 +11,16 @@
 //! }
 //! ```
 //!
+//! ```
+//! let text = "func @f(input %x: f32[4]) {\n  %y = exp %x : f32[4]\n  return %y\n}\n";
+//! let m = llc_ir::parse_module(text)?;
+//! assert_eq!(llc_ir::print_module(&m), text);
+//! let err = llc_ir::parse_module("func @f(input %x: f32[4]) {\n  %y = exq %x : f32[4]\n")
+//!     .unwrap_err();
+//! assert_eq!(err.to_string(), "2:8: unknown op `exq` (did you mean `exp`?)");
+//! # Ok::<(), llc_ir::IrError>(())
+//! ```
+//!
 //! # Grammar
 //!
 //! ```text

@@ -96,6 +96,16 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// [`Parser::expect`] with a message built only when it is needed (statements are
+    /// many; formatting every message up front would dominate parse time).
+    fn expect_with(&mut self, t: Tok<'_>, what: impl FnOnce() -> String) -> Result<Span> {
+        if self.tok.tok == t {
+            Ok(self.bump()?.span)
+        } else {
+            self.expected(&what())
+        }
+    }
+
     fn at_value(&self) -> bool {
         matches!(self.tok.tok, Tok::Value(_))
     }
@@ -224,10 +234,9 @@ impl<'a> Parser<'a> {
         self.bump()?;
         let (name, name_span) = self.value_name("an argument name like %x")?;
         self.check_fresh(f, spans, &name, name_span)?;
-        self.expect(
-            Tok::Colon,
-            &format!("`:` and the type of %{}", spelled(&name)),
-        )?;
+        self.expect_with(Tok::Colon, || {
+            format!("`:` and the type of %{}", spelled(&name))
+        })?;
         let ty = self.ty()?;
         let id = f
             .add_arg(&name, role, ty)
@@ -240,8 +249,7 @@ impl<'a> Parser<'a> {
     fn statement(&mut self, f: &mut Function, spans: &mut SpanMap) -> Result<()> {
         let (name, span) = self.value_name("a value like %x")?;
         self.check_fresh(f, spans, &name, span)?;
-        let shown = spelled(&name);
-        self.expect(Tok::Equals, &format!("`=` after %{shown}"))?;
+        self.expect_with(Tok::Equals, || format!("`=` after %{}", spelled(&name)))?;
         let op_span = self.tok.span;
         let op_name = match self.tok.tok {
             Tok::Word(w) if is_op_name(w, &self.op_names) => w,
@@ -276,12 +284,14 @@ impl<'a> Parser<'a> {
         } else {
             Vec::new()
         };
-        let colon = if self.at_value() {
-            format!("`,` between operands or `:` and the result type of %{shown}")
+        let between = if self.at_value() {
+            "`,` between operands or "
         } else {
-            format!("`:` and the result type of %{shown}")
+            ""
         };
-        self.expect(Tok::Colon, &colon)?;
+        self.expect_with(Tok::Colon, || {
+            format!("{between}`:` and the result type of %{}", spelled(&name))
+        })?;
         let ty = self.ty()?;
         let op = build_op(op_name, op_span, &attrs)?;
         let id = f
@@ -330,7 +340,7 @@ impl<'a> Parser<'a> {
                 );
             }
             self.bump()?;
-            self.expect(Tok::Equals, &format!("`=` after attribute `{key}`"))?;
+            self.expect_with(Tok::Equals, || format!("`=` after attribute `{key}`"))?;
             let value = self.attr_value()?;
             attrs.push(RawAttr {
                 key,
@@ -412,7 +422,7 @@ impl<'a> Parser<'a> {
         if !self.eat(&Tok::RBracket)? {
             loop {
                 let d = self.scalar("a dimension")?;
-                shape.push(parse_uint(&d, "dimension")?);
+                shape.push(parse_uint(&d, &|| "dimension".to_string())?);
                 if self.eat(&Tok::Comma)? {
                     continue;
                 }

@@ -62,7 +62,8 @@ pub(crate) fn build_update(
     let g = match s.clip_scale {
         Some(c) => {
             let c = splat(b, c, g)?;
-            b.mul(g, c)?
+            let g = b.mul(g, c)?;
+            b.name(g, "clipped_grad")?
         }
         None => g,
     };
@@ -79,13 +80,16 @@ pub(crate) fn build_update(
     let sqrt_bc2 = splat(b, s.sqrt_bc2, v_next)?;
     let denom = b.div(root, sqrt_bc2)?;
     let denom = b.add_scalar(denom, k.eps)?;
+    let denom = b.name(denom, "denom")?;
     let ratio = b.div(m_next, denom)?;
     let step_size = splat(b, s.step_size, ratio)?;
     let delta = b.mul(ratio, step_size)?;
+    let delta = b.name(delta, "delta")?;
 
     let p = if decay {
         let f = splat(b, s.decay_factor, p)?;
-        b.mul(p, f)?
+        let p = b.mul(p, f)?;
+        b.name(p, "decayed")?
     } else {
         p
     };

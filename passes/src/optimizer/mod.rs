@@ -9,7 +9,9 @@
 //! clipping), `lr` (the rate this step used), then `<p>.next` updating each parameter,
 //! `opt.m.<p>.next`, `opt.v.<p>.next` and `opt.step.next` updating the state.
 //!
-//! Scalar math (schedule, clip factor, bias corrections) runs in the loss's dtype.
+//! Scalar math (the global norm, schedule, clip factor, bias corrections) runs in f64
+//! when the loss is f64 and in f32 otherwise; per-parameter math runs in the parameter's
+//! dtype.
 
 mod adamw;
 mod clip;
@@ -29,7 +31,9 @@ const PASS: &str = "optimizer";
 /// any run of characters, everything else matches itself).
 #[derive(Clone, Debug, PartialEq)]
 pub struct DecayOverride {
+    /// Glob over parameter names, e.g. `tok_embeddings.*` or `*norm*`.
     pub pattern: String,
+    /// Whether matching parameters get weight decay.
     pub decay: bool,
 }
 
@@ -168,7 +172,9 @@ impl OptimizerConfig {
 /// Counters for the compile summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OptimizerStats {
+    /// Nodes in the source function.
     pub nodes_before: usize,
+    /// Nodes in the step function.
     pub nodes_after: usize,
     /// Parameters updated.
     pub params: usize,
@@ -213,8 +219,7 @@ pub fn build_step(src: &Function, cfg: &OptimizerConfig) -> Result<(Function, Op
             })
     };
     let loss = output(&cfg.loss)?;
-    let dt = src.ty(loss).dtype;
-    if !dt.is_float() {
+    if !src.ty(loss).dtype.is_float() {
         return Err(PassError::LossNotScalar {
             pass: PASS,
             func: src.name.clone(),
@@ -222,6 +227,11 @@ pub fn build_step(src: &Function, cfg: &OptimizerConfig) -> Result<(Function, Op
             ty: src.ty(loss).clone(),
         });
     }
+    // Scalars at f32 at least: a bf16 step counter would stop counting at 256.
+    let dt = match src.ty(loss).dtype {
+        DType::F64 => DType::F64,
+        _ => DType::F32,
+    };
     let params = src.args_with_role(ArgRole::Param);
     let grads = params
         .iter()
@@ -250,11 +260,15 @@ pub fn build_step(src: &Function, cfg: &OptimizerConfig) -> Result<(Function, Op
     b.push_scope("opt");
     let grad_norm = clip::build_global_norm(&mut b, &grads, dt)?;
     let clip_scale = match cfg.clip() {
-        Some(c) => Some(clip::build_clip_scale(&mut b, grad_norm, c)?),
+        Some(c) => {
+            let s = clip::build_clip_scale(&mut b, grad_norm, c)?;
+            Some(b.name(s, "clip_scale")?)
+        }
         None => None,
     };
     let stepf = b.cast(step, dt)?;
     let t = b.add_scalar(stepf, 1.0)?;
+    let t = b.name(t, "t")?;
     let lr = schedule::build_lr(&mut b, cfg, t, dt)?;
     let scalars = {
         let bias_correction = |b: &mut Builder<'_>, beta: f64| -> llc_ir::Result<NodeId> {
@@ -264,12 +278,17 @@ pub fn build_step(src: &Function, cfg: &OptimizerConfig) -> Result<(Function, Op
             b.sub(one, pw)
         };
         let bc1 = bias_correction(&mut b, cfg.beta1)?;
+        let bc1 = b.name(bc1, "bias_correction1")?;
         let bc2 = bias_correction(&mut b, cfg.beta2)?;
+        let bc2 = b.name(bc2, "bias_correction2")?;
         let step_size = b.div(lr, bc1)?;
+        let step_size = b.name(step_size, "step_size")?;
         let sqrt_bc2 = b.sqrt(bc2)?;
+        let sqrt_bc2 = b.name(sqrt_bc2, "sqrt_bias_correction2")?;
         let lr_wd = b.mul_scalar(lr, cfg.weight_decay)?;
         let one = b.scalar(1.0, dt)?;
         let decay_factor = b.sub(one, lr_wd)?;
+        let decay_factor = b.name(decay_factor, "decay_factor")?;
         StepScalars {
             clip_scale,
             step_size,
@@ -304,7 +323,9 @@ pub fn build_step(src: &Function, cfg: &OptimizerConfig) -> Result<(Function, Op
         b.func.rename(u.v, &format!("opt.v.{name}.next"))?;
         updates.push(u);
     }
+    b.push_scope("opt");
     let one = b.scalar(1.0, DType::I32)?;
+    b.pop_scope();
     let step_next = b.binary(BinaryOp::Add, step, one)?;
     b.func.rename(step_next, "opt.step.next")?;
 

@@ -40,16 +40,19 @@ pub(crate) fn build_lr(
     let one = b.scalar(1.0, dt)?;
     let progress = b.max(progress, zero)?;
     let progress = b.min(progress, one)?;
+    let progress = b.name(progress, "progress")?;
     let angle = b.mul_scalar(progress, std::f64::consts::PI)?;
     let cos = b.cos(angle)?;
     let one_plus = b.add(cos, one)?;
     let scaled = b.mul_scalar(one_plus, 0.5 * (peak - min))?;
     let cosine = b.add_scalar(scaled, min)?;
+    let cosine = b.name(cosine, "cosine_lr")?;
     if cfg.warmup_steps == 0 {
         return Ok(cosine);
     }
     // warmup branch
     let warm = b.mul_scalar(t, peak / w)?;
+    let warm = b.name(warm, "warmup_lr")?;
     let wk = b.scalar(w, dt)?;
     let in_warmup = b.compare(CmpOp::Le, t, wk)?;
     b.select(in_warmup, warm, cosine)
