@@ -98,32 +98,36 @@ pub fn assemble_plan(p: &Program, mp: &MemoryPlan, target: &PlanTarget<'_>) -> P
                     outputs: outputs.iter().map(|&v| r(v)).collect(),
                 }));
             }
-            Step::Gemm(g) => steps.push(PlanStep::Gemm(GemmDesc {
-                name: p.values[g.c].name.clone(),
-                m: g.m as u64,
-                n: g.n as u64,
-                k: g.k as u64,
-                batch: g.batch as u64,
-                trans_a: g.trans_a,
-                trans_b: g.trans_b,
-                lda: g.lda as u64,
-                ldb: g.ldb as u64,
-                ldc: g.ldc as u64,
-                stride_a: g.stride_a as u64,
-                stride_b: g.stride_b as u64,
-                stride_c: g.stride_c as u64,
-                dtype: g.dtype,
-                compute: if g.dtype == DType::F64 {
-                    DType::F64
-                } else {
-                    DType::F32
-                },
-                alpha: 1.0,
-                beta: 0.0,
-                a: r(g.a),
-                b: r(g.b),
-                c: r(g.c),
-            })),
+            Step::Gemm(gs) => {
+                for (j, g) in gs.iter().enumerate() {
+                    steps.push(PlanStep::Gemm(GemmDesc {
+                        name: p.values[g.c].name.clone(),
+                        m: g.m as u64,
+                        n: g.n as u64,
+                        k: g.k as u64,
+                        batch: g.batch as u64,
+                        trans_a: g.trans_a,
+                        trans_b: g.trans_b,
+                        lda: g.lda as u64,
+                        ldb: g.ldb as u64,
+                        ldc: g.ldc as u64,
+                        stride_a: g.stride_a as u64,
+                        stride_b: g.stride_b as u64,
+                        stride_c: g.stride_c as u64,
+                        dtype: g.dtype,
+                        compute: if g.dtype == DType::F64 {
+                            DType::F64
+                        } else {
+                            DType::F32
+                        },
+                        alpha: 1.0,
+                        beta: if j == 0 { 0.0 } else { 1.0 },
+                        a: r(g.a),
+                        b: r(g.b),
+                        c: r(g.c),
+                    }));
+                }
+            }
             Step::Copy { src, dst } => steps.push(PlanStep::Copy {
                 src: r(*src),
                 dst: r(*dst),

@@ -12,6 +12,7 @@ use super::gemm::gemm_for;
 use super::kernel_fn::{build_kernel, fingerprint, kernel_name};
 use super::layout::Layout;
 use super::program::{Kernel, Program, ProgramOutput, Step, Value, ValueId, ValueKind};
+use super::split::{Part, Splits};
 use crate::error::{PassError, Result};
 use llc_ir::plan::KernelClass;
 use llc_ir::{Function, NodeId, Op};
@@ -28,7 +29,11 @@ fn internal(f: &Function, msg: String) -> PassError {
 }
 
 /// Build the program of `fusion`'s function.
-pub(crate) fn build_program(mut fu: Fusion<'_>, order: &[NodeId]) -> Result<Program> {
+pub(crate) fn build_program(
+    mut fu: Fusion<'_>,
+    splits: &Splits,
+    order: &[NodeId],
+) -> Result<Program> {
     let f = fu.f;
     let bound = fu.kind.len();
     let mut buffer = vec![false; bound];
@@ -41,7 +46,14 @@ pub(crate) fn build_program(mut fu: Fusion<'_>, order: &[NodeId]) -> Result<Prog
     for &n in order {
         match fu.kind[n.index()] {
             NodeKind::Arg => buffer[n.index()] = true,
-            NodeKind::Gemm | NodeKind::View | NodeKind::ConcatCandidate => {
+            NodeKind::Gemm => {
+                buffer[n.index()] = true;
+                match splits.parts.get(&n) {
+                    Some(parts) => pending.extend(parts.iter().flat_map(|p| [p.a, p.b])),
+                    None => pending.extend(f.operands(n)),
+                }
+            }
+            NodeKind::View | NodeKind::ConcatCandidate => {
                 buffer[n.index()] = true;
                 pending.extend(f.operands(n));
             }
@@ -192,21 +204,42 @@ pub(crate) fn build_program(mut fu: Fusion<'_>, order: &[NodeId]) -> Result<Prog
         priority.push(grp.min_pos);
     }
     for &n in order {
-        if let Op::MatMul {
-            transpose_lhs,
-            transpose_rhs,
-        } = f.node(n).op
-        {
-            let ops = f.operands(n);
-            steps.push(Step::Gemm(gemm_for(
-                f.ty(ops[0]),
-                f.ty(ops[1]),
-                transpose_lhs,
-                transpose_rhs,
-                [val(ops[0]), val(ops[1]), val(n)],
-            )));
-            priority.push(fu.pos[n.index()]);
+        if fu.kind[n.index()] != NodeKind::Gemm {
+            continue;
         }
+        let parts: Vec<Part> = match splits.parts.get(&n) {
+            Some(p) => p.clone(),
+            None => {
+                let Op::MatMul {
+                    transpose_lhs,
+                    transpose_rhs,
+                } = f.node(n).op
+                else {
+                    return Err(internal(f, format!("%{} is not a matmul", f.node(n).name)));
+                };
+                let ops = f.operands(n);
+                vec![Part {
+                    a: ops[0],
+                    b: ops[1],
+                    ta: transpose_lhs,
+                    tb: transpose_rhs,
+                }]
+            }
+        };
+        let gemms = parts
+            .iter()
+            .map(|p| {
+                gemm_for(
+                    f.ty(p.a),
+                    f.ty(p.b),
+                    p.ta,
+                    p.tb,
+                    [val(p.a), val(p.b), val(n)],
+                )
+            })
+            .collect();
+        steps.push(Step::Gemm(gemms));
+        priority.push(fu.pos[n.index()]);
     }
 
     let mut program = Program {

@@ -47,6 +47,8 @@ pub(crate) enum NodeKind {
     ReduceOp,
     /// One op per kernel (single class).
     Single,
+    /// Needs no buffer and no step: a matmul or concat replaced by split GEMMs.
+    Absorbed,
 }
 
 /// Product of a shape's dims.

@@ -36,6 +36,7 @@ mod kernel_fn;
 mod layout;
 mod pack;
 mod program;
+mod split;
 
 pub use classify::check_kernel_class;
 pub use deps::{step_predecessors, topological_order};
@@ -93,8 +94,15 @@ pub fn partition(step: &Function, opts: &PartitionOptions) -> Result<Program> {
 /// Partition a function as it is (no attention lowering, no packing).
 pub fn partition_prepared(f: &Function) -> Result<Program> {
     let order = f.topo_order()?;
-    let kinds = classify::classify_nodes(f, &order);
+    let mut kinds = classify::classify_nodes(f, &order);
+    let splits = split::find_splits(f, &order);
+    for &n in &splits.absorbed {
+        kinds[n.index()] = classify::NodeKind::Absorbed;
+    }
+    for &n in splits.parts.keys() {
+        kinds[n.index()] = classify::NodeKind::Gemm;
+    }
     let mut fusion = fuse::Fusion::new(f, &order, kinds);
     fusion.run(&order);
-    build::build_program(fusion, &order)
+    build::build_program(fusion, &splits, &order)
 }

@@ -84,13 +84,12 @@ pub enum Step {
         outputs: Vec<ValueId>,
         zero_outputs: bool,
     },
-    Gemm(Gemm),
+    /// One GEMM, or several writing the same output summed (a split contraction: the
+    /// first with `beta = 0`, the others accumulating with `beta = 1`).
+    Gemm(Vec<Gemm>),
     /// Copy `src` into `dst` (same size): writes back an update that is not computed in
     /// place. Always at the end of the program.
-    Copy {
-        src: ValueId,
-        dst: ValueId,
-    },
+    Copy { src: ValueId, dst: ValueId },
 }
 
 impl Step {
@@ -98,7 +97,7 @@ impl Step {
     pub fn reads(&self) -> Vec<ValueId> {
         match self {
             Step::Kernel { inputs, .. } => inputs.clone(),
-            Step::Gemm(g) => vec![g.a, g.b],
+            Step::Gemm(gs) => gs.iter().flat_map(|g| [g.a, g.b]).collect(),
             Step::Copy { src, .. } => vec![*src],
         }
     }
@@ -107,7 +106,7 @@ impl Step {
     pub fn writes(&self) -> Vec<ValueId> {
         match self {
             Step::Kernel { outputs, .. } => outputs.clone(),
-            Step::Gemm(g) => vec![g.c],
+            Step::Gemm(gs) => vec![gs[0].c],
             Step::Copy { dst, .. } => vec![*dst],
         }
     }
@@ -202,7 +201,7 @@ impl Program {
                         by_class[i] += 1;
                     }
                 }
-                Step::Gemm(_) => c.gemms += 1,
+                Step::Gemm(gs) => c.gemms += gs.len(),
                 Step::Copy { .. } => c.copies += 1,
             }
         }
@@ -221,7 +220,7 @@ impl Program {
         self.steps
             .iter()
             .map(|s| match s {
-                Step::Gemm(g) => g.flops(),
+                Step::Gemm(gs) => gs.iter().map(Gemm::flops).sum(),
                 Step::Kernel { kernel, .. } => {
                     let f = &self.kernels[*kernel].func;
                     f.node_ids()
