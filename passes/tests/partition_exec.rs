@@ -98,6 +98,10 @@ fn check_preset(preset: &str, batch: usize, seq: usize, fused: bool) {
         "{preset} step: worst relative error {e:e}; {:?}",
         prog.counts()
     );
+    assert!(
+        !prog.steps.iter().any(|s| matches!(s, Step::Copy { .. })),
+        "every update is computed in place"
+    );
     // Updated state is also where the next step reads it: the arguments' own buffers.
     for (o, w) in step.outputs().iter().zip(&want) {
         if let Some(a) = o.updates {
