@@ -17,7 +17,9 @@ use llc_ir::{DType, TensorType};
 /// for gradient checks against finite differences.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Precision {
+    /// Ordinary runs: the precision training uses.
     F32,
+    /// Gradient checks and reference values.
     F64,
 }
 
@@ -34,9 +36,13 @@ impl Precision {
 /// A tensor's row-major element buffer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TensorData {
+    /// Floats of an f32 run.
     F32(Vec<f32>),
+    /// Floats of an f64 run.
     F64(Vec<f64>),
+    /// Token ids and indices.
     I32(Vec<i32>),
+    /// Masks and comparison results.
     Bool(Vec<bool>),
 }
 
@@ -166,10 +172,12 @@ impl Tensor {
         Tensor::full(ty, 0.0, precision)
     }
 
+    /// The dims, outermost first (empty for a scalar).
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
 
+    /// Number of dims.
     pub fn rank(&self) -> usize {
         self.shape.len()
     }
@@ -179,6 +187,7 @@ impl Tensor {
         self.data.len()
     }
 
+    /// The element buffer.
     pub fn data(&self) -> &TensorData {
         &self.data
     }
@@ -203,6 +212,7 @@ impl Tensor {
         TensorType::new(self.dtype(), self.shape.clone()).to_string()
     }
 
+    /// The elements, if stored as f32.
     pub fn as_f32(&self) -> Option<&[f32]> {
         match &self.data {
             TensorData::F32(v) => Some(v),
@@ -210,6 +220,7 @@ impl Tensor {
         }
     }
 
+    /// The elements, if stored as f64.
     pub fn as_f64(&self) -> Option<&[f64]> {
         match &self.data {
             TensorData::F64(v) => Some(v),
@@ -217,6 +228,7 @@ impl Tensor {
         }
     }
 
+    /// The elements, if stored as i32.
     pub fn as_i32(&self) -> Option<&[i32]> {
         match &self.data {
             TensorData::I32(v) => Some(v),
@@ -224,6 +236,7 @@ impl Tensor {
         }
     }
 
+    /// The elements, if stored as bool.
     pub fn as_bool(&self) -> Option<&[bool]> {
         match &self.data {
             TensorData::Bool(v) => Some(v),

@@ -1,5 +1,6 @@
 //! Per-row cross-entropy from logits and i32 targets, and its gradient. Each row's
-//! log-sum-exp is computed stably (max subtracted) with the sum in f64.
+//! log-sum-exp is computed stably (max subtracted); `exp` runs in the working precision
+//! (it dominates the cost at a 32000-word vocabulary) and the sum in f64.
 //!
 //! `nll = logsumexp(x) - x[t]`, `dx_j = (softmax(x)_j - [j == t]) * dnll`.
 
@@ -9,13 +10,10 @@ use crate::interp::float::{Float, nan_max};
 use crate::interp::parallel::{for_rows, map_heavy};
 use crate::tensor::Tensor;
 
-/// `(max, sum exp(x - max))` of one row, in f64.
-fn row_stats<T: Float>(x: &[T]) -> (f64, f64) {
-    let m = x
-        .iter()
-        .fold(T::NEG_INFINITY, |a, &b| nan_max(a, b))
-        .to_f64();
-    let s = x.iter().map(|&v| (v.to_f64() - m).exp()).sum();
+/// `(max, sum exp(x - max))` of one row.
+fn row_stats<T: Float>(x: &[T]) -> (T, f64) {
+    let m = x.iter().fold(T::NEG_INFINITY, |a, &b| nan_max(a, b));
+    let s = x.iter().map(|&v| (v - m).exp().to_f64()).sum();
     (m, s)
 }
 
@@ -32,7 +30,7 @@ pub(crate) fn cross_entropy<T: Float>(
     let out = map_heavy(ts.len(), v, |r| {
         let row = &xs[r * v..(r + 1) * v];
         let (m, s) = row_stats(row);
-        T::from_f64(m + s.ln() - row[ts[r] as usize].to_f64())
+        T::from_f64(m.to_f64() + s.ln() - row[ts[r] as usize].to_f64())
     });
     Ok(Tensor::from_parts(targets.shape().to_vec(), T::wrap(out)))
 }
@@ -56,7 +54,7 @@ pub(crate) fn cross_entropy_grad<T: Float>(
         let g = gs[r].to_f64();
         let inv = 1.0 / s;
         for (j, (o, &x)) in dx.iter_mut().zip(row).enumerate() {
-            let p = (x.to_f64() - m).exp() * inv;
+            let p = (x - m).exp().to_f64() * inv;
             let onehot = if j == ts[r] as usize { 1.0 } else { 0.0 };
             *o = T::from_f64((p - onehot) * g);
         }

@@ -1,5 +1,6 @@
 //! Tests of the CPU reference interpreter (one test binary, one module per topic).
 
+mod bench;
 mod common;
 mod elementwise;
 mod errors;
