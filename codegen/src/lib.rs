@@ -57,6 +57,7 @@
 //! execution engine to check the index math and arithmetic on a machine without a GPU.
 
 mod api;
+pub mod artifact;
 pub mod cpu;
 mod decompose;
 mod emit;
@@ -71,6 +72,7 @@ mod target;
 pub use api::{
     CompiledKernel, CompiledModule, KernelClass, KernelLaunch, KernelSpec, Launch, ParamInfo,
 };
+pub use artifact::{ArtifactOptions, ArtifactReport, build_artifact};
 pub use emit::flavor::Flavor;
 pub use error::{CodegenError, Result};
 pub use fingerprint::kernel_fingerprint;

@@ -50,7 +50,7 @@ fn run_plan(
         },
     )
     .unwrap();
-    let plan = assemble_plan(&prog, &mp, &PlanTarget::cpu());
+    let plan = assemble_plan(&prog, &mp, &PlanTarget::cpu(&prog));
     let json = plan.to_json();
     let plan = llc_ir::plan::Plan::from_json(&json).unwrap();
     let kernels = prog.kernels.iter().map(|k| k.func.clone()).collect();

@@ -282,11 +282,6 @@ pub fn check_kernel_class(k: &Function, class: KernelClass) -> Result<(), String
     }
 }
 
-/// Whether `op` accumulates into its output, which must be zeroed before the launch.
-pub(crate) fn accumulates(op: &Op) -> bool {
-    matches!(op, Op::ScatterAdd)
-}
-
 /// A short name for the op a kernel is built around, for kernel names.
 pub(crate) fn op_label(op: &Op) -> &'static str {
     match op {

@@ -44,7 +44,7 @@ pub use kernel_fn::fingerprint;
 pub use layout::{Layout, Place};
 pub use pack::{PackStats, pack_step};
 pub use program::{
-    Gemm, Kernel, Program, ProgramCounts, ProgramOutput, Step, Value, ValueId, ValueKind,
+    Gemm, Kernel, Move, Program, ProgramCounts, ProgramOutput, Step, Value, ValueId, ValueKind,
 };
 
 use crate::error::{PassError, Result};
