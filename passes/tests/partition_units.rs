@@ -379,3 +379,29 @@ fn lowered_attention_snapshot() {
     f.remove_dead();
     insta::assert_snapshot!(print_function(&f));
 }
+
+/// A last-axis reduction of a single row is a full reduction: elementwise work over
+/// the row's length does not join it (one block would do all of it).
+#[test]
+fn a_single_row_reduction_is_a_reduction_kernel() {
+    let mut f = Function::new("norm");
+    let mut b = Builder::new(&mut f);
+    let x = b.input("x", DType::F32, &[1000]).unwrap();
+    let sq = b.mul(x, x).unwrap();
+    let s = b.reduce_sum(sq, &[0], false).unwrap();
+    let r = b.sqrt(s).unwrap();
+    let wide = b.broadcast(r, &[1000]).unwrap();
+    let y = b.mul(x, wide).unwrap();
+    b.output(r);
+    b.output(y);
+    let p = partition(&f, &PartitionOptions::default()).unwrap();
+    let classes: Vec<KernelClass> = p
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Kernel { kernel, .. } => Some(p.kernels[*kernel].class),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(classes, [KernelClass::Reduction, KernelClass::Elementwise]);
+}

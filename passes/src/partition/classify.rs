@@ -10,8 +10,8 @@
 //!   width `D`, with elementwise prologue and epilogue on `[R, D]` or per-row `[R]`
 //!   values; a per-row value may be broadcast back along the row.
 //! - **reduction**: one other reduction (column sums such as `rms_norm_grad_w`, full
-//!   reductions to a scalar) with an elementwise prologue on its input's element count
-//!   and an epilogue on its result's.
+//!   reductions to a scalar, a last-axis reduction of a single row) with an elementwise
+//!   prologue on its input's element count and an epilogue on its result's.
 //! - **single**: one data-movement op or an op in no class above (`transpose`, `gather`,
 //!   `scatter_add`, a strided `slice`, a `concat` that cannot be a view, unlowered
 //!   attention).
@@ -94,7 +94,14 @@ pub(crate) fn classify_nodes(f: &Function, order: &[NodeId]) -> Vec<NodeKind> {
             op if op.is_elementwise() && all_const => NodeKind::ConstLike,
             op if op.is_elementwise() => NodeKind::Elementwise,
             Op::Rope { .. } => NodeKind::Rope,
-            Op::Reduce { axes, .. } if is_last_axis(axes, f.ty(ops[0]).rank()) => NodeKind::RowOp,
+            // A last-axis reduction over more than one row; a single row is a full
+            // reduction (reduction class: many blocks share it, nothing row-shaped joins).
+            Op::Reduce { axes, .. }
+                if is_last_axis(axes, f.ty(ops[0]).rank())
+                    && f.ty(ops[0]).numel() > f.ty(ops[0]).shape.last().copied().unwrap_or(1) =>
+            {
+                NodeKind::RowOp
+            }
             Op::Reduce { .. } | Op::RmsNormGradW { .. } => NodeKind::ReduceOp,
             Op::RmsNorm { .. }
             | Op::RmsNormGradX { .. }
