@@ -88,6 +88,44 @@ pub(crate) fn gemm<T: Float>(
     }
 }
 
+/// matrixmultiply uses at most this many threads for one GEMM.
+const GEMM_MAX_THREADS: usize = 4;
+
+/// `C[rows, n] = A[rows, k] B` for a row-major `A`. When rayon has more threads than one
+/// GEMM can use, the rows are cut into one block per thread: every output element is
+/// still the same K-ordered sum, so the result is bit-identical to a single call.
+fn tall_gemm<T: Float>(rows: usize, k: usize, n: usize, a: &[T], b: Mat<T>, c: &mut [T]) {
+    let threads = rayon::current_num_threads();
+    if threads <= GEMM_MAX_THREADS || rows < 512 || rows * k * n < SMALL_GEMM || n == 0 {
+        gemm(
+            rows,
+            k,
+            n,
+            T::ONE,
+            Mat::row_major(a, k, false),
+            b,
+            T::ZERO,
+            c,
+        );
+        return;
+    }
+    let block = rows.div_ceil(threads).max(64);
+    c.par_chunks_mut(block * n).enumerate().for_each(|(i, cb)| {
+        let r = cb.len() / n;
+        let ab = &a[i * block * k..(i * block + r) * k];
+        gemm(
+            r,
+            k,
+            n,
+            T::ONE,
+            Mat::row_major(ab, k, false),
+            b,
+            T::ZERO,
+            cb,
+        );
+    });
+}
+
 /// Below this many multiply-adds per batch, batches run in parallel on rayon; above it a
 /// single GEMM is big enough to use matrixmultiply's own threads.
 const SMALL_GEMM: usize = 1 << 21;
@@ -121,9 +159,8 @@ pub(crate) fn matmul<T: Float>(
 
     if b_size == 0 && !tl {
         // Shared weight, plain lhs: the batch folds into M, one tall GEMM.
-        let am = Mat::row_major(a, a_cols, false);
         let bm = Mat::row_major(b, b_cols, tr);
-        gemm(batches * m, k, n, T::ONE, am, bm, T::ZERO, &mut out);
+        tall_gemm(batches * m, k, n, a, bm, &mut out);
         return Ok(Tensor::from_parts(out_shape.to_vec(), T::wrap(out)));
     }
     let run = |i: usize, c: &mut [T]| {

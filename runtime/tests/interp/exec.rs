@@ -66,7 +66,11 @@ fn wide_graph() -> llc_ir::Function {
         let q = b.reshape(h, &[4, 64, 4, 64]).unwrap();
         let q = b.transpose(q, &[0, 2, 1, 3]).unwrap();
         let a = b.attention(q, q, q, 0.125, true).unwrap();
-        vec![r, m, a]
+        // a tall GEMM that more than four threads split by rows
+        let tall = b.reshape(x, &[1024, 64]).unwrap();
+        let w2 = b.param("w2", DType::F32, &[64, 300]).unwrap();
+        let t = b.matmul(tall, w2).unwrap();
+        vec![r, m, a, t]
     })
 }
 
@@ -82,8 +86,8 @@ fn results_do_not_depend_on_the_thread_count() {
             .install(|| run_function(&f, &args, Precision::F32).unwrap())
     };
     let one = in_pool(1);
-    let four = in_pool(4);
-    for (a, b) in one.iter().zip(&four) {
+    let eight = in_pool(8);
+    for (a, b) in one.iter().zip(&eight) {
         let (x, y) = (a.as_f32().unwrap(), b.as_f32().unwrap());
         assert!(x.iter().zip(y).all(|(p, q)| p.to_bits() == q.to_bits()));
     }

@@ -156,3 +156,20 @@ fn concat_along_inner_and_outer_axes() {
         0.0,
     );
 }
+
+#[test]
+fn reshape_of_a_dying_value_and_of_an_argument() {
+    let f = func(|b| {
+        let x = input(b, "x", &[2, 3]);
+        let e = b.neg(x).unwrap();
+        // `e` has no other user: its buffer is moved, not copied
+        let r = b.reshape(e, &[6]).unwrap();
+        // an argument is borrowed from the caller: copied
+        let rx = b.reshape(x, &[3, 2]).unwrap();
+        vec![r, rx, x]
+    });
+    let out = run(&f, &[t32(&[2, 3], &seq(6))], Precision::F32);
+    assert_vals(&out[0], &[6], &[0., -1., -2., -3., -4., -5.], 0.0);
+    assert_vals(&out[1], &[3, 2], &[0., 1., 2., 3., 4., 5.], 0.0);
+    assert_vals(&out[2], &[2, 3], &[0., 1., 2., 3., 4., 5.], 0.0);
+}
