@@ -72,6 +72,7 @@ fn plan_class(c: CodegenClass) -> KernelClass {
         CodegenClass::Elementwise => KernelClass::Elementwise,
         CodegenClass::Row => KernelClass::Row,
         CodegenClass::Reduction => KernelClass::Reduction,
+        CodegenClass::Scatter => KernelClass::Scatter,
     }
 }
 

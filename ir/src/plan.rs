@@ -15,9 +15,9 @@
 //! - A GEMM is described in row-major terms (see [`GemmDesc`]); [`GemmDesc::column_major`]
 //!   gives the equivalent column-major (cuBLAS) call.
 //! - Data movement that is not a view (a transpose, a strided slice, a concat whose parts
-//!   cannot be placed back to back, an embedding gather and its scatter-add gradient) is
-//!   a step of its own with a descriptor, like a GEMM: [`Step::StridedCopy`],
-//!   [`Step::Gather`], [`Step::ScatterAdd`].
+//!   cannot be placed back to back, an embedding gather and its scatter-add gradient)
+//!   runs inside kernels by default; a plan may instead describe it as library steps
+//!   like GEMMs: [`Step::StridedCopy`], [`Step::Gather`], [`Step::ScatterAdd`].
 
 use crate::dtype::{DType, TensorType};
 use crate::op::ArgRole;
@@ -171,6 +171,8 @@ pub enum KernelClass {
     Row,
     /// Other reductions: column sums, full reductions to a scalar.
     Reduction,
+    /// A `scatter_add` (embedding gradient): zero the result, then add rows atomically.
+    Scatter,
     /// An op in no class above (only when partitioning was told not to lower it, e.g.
     /// attention): the CPU executor runs it, codegen does not.
     Single,
@@ -183,6 +185,7 @@ impl KernelClass {
             KernelClass::Elementwise => "elementwise",
             KernelClass::Row => "row",
             KernelClass::Reduction => "reduction",
+            KernelClass::Scatter => "scatter",
             KernelClass::Single => "single",
         }
     }

@@ -247,6 +247,7 @@ impl Program {
             KernelClass::Elementwise,
             KernelClass::Row,
             KernelClass::Reduction,
+            KernelClass::Scatter,
             KernelClass::Single,
         ];
         let mut by_class = vec![0usize; classes.len()];
