@@ -41,6 +41,15 @@ pub enum CodegenError {
     /// Running a kernel on the CPU (the numeric check flavor) failed.
     #[error("CPU kernel run: {0}")]
     Cpu(String),
+    /// Building the artifact directory failed at `stage` (partitioning, memory planning,
+    /// writing a file); the message names the file or value.
+    #[error("artifact ({stage}): {msg}")]
+    Artifact {
+        /// Which stage failed.
+        stage: String,
+        /// What went wrong, naming the file or value.
+        msg: String,
+    },
 }
 
 /// Shorthand used throughout the crate.

@@ -69,6 +69,7 @@
 #![warn(missing_docs)]
 
 mod api;
+pub mod artifact;
 pub mod cpu;
 mod decompose;
 mod emit;
@@ -83,6 +84,7 @@ mod target;
 pub use api::{
     CompiledKernel, CompiledModule, KernelClass, KernelLaunch, KernelSpec, Launch, ParamInfo,
 };
+pub use artifact::{ArtifactOptions, ArtifactReport, build_artifact};
 pub use emit::flavor::Flavor;
 pub use error::{CodegenError, Result};
 pub use fingerprint::kernel_fingerprint;

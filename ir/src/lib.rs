@@ -13,6 +13,7 @@ pub mod infer;
 pub mod json;
 pub mod op;
 pub mod stats;
+pub mod plan;
 pub mod text;
 pub mod verify;
 

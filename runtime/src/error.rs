@@ -68,6 +68,10 @@ pub enum RuntimeError {
     /// A training run that cannot go on (bad configuration, a diverged loss).
     #[error("training: {0}")]
     Train(String),
+    /// An execution plan could not be loaded or run (bad artifact, missing kernel,
+    /// unknown argument, a value that does not fit its buffer).
+    #[error("plan: {0}")]
+    Plan(String),
 }
 
 /// Result alias for the runtime crate.
