@@ -19,6 +19,11 @@ pub enum Command {
     Compile(CompileArgs),
     /// Evaluate a module's loss on the CPU with seeded random weights and tokens.
     Run(RunArgs),
+    // `sample` and `grad` take their help (short and long) from their argument structs.
+    #[allow(missing_docs)]
+    Sample(crate::cmd::sample::SampleArgs),
+    #[allow(missing_docs)]
+    Grad(crate::cmd::grad::GradArgs),
 }
 
 /// Which model: a preset name or a Hugging Face `config.json`.

@@ -4,6 +4,10 @@ mod compile;
 mod model;
 mod run;
 
+pub(crate) mod grad;
+mod model_dir;
+pub(crate) mod sample;
+
 use crate::cli::{Cli, Command, ModelSpec};
 use anyhow::{Context, Result};
 use llc_models::LlamaConfig;
@@ -14,6 +18,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Model(a) => model::run(a),
         Command::Compile(a) => compile::run(a),
         Command::Run(a) => run::run(a),
+        Command::Sample(a) => sample::run(a),
+        Command::Grad(a) => grad::run(a),
     }
 }
 
