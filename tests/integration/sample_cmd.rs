@@ -167,3 +167,63 @@ fn sample_reports_bad_inputs() {
     let e = llc_train_err(&["sample", "--checkpoint", s(&root), "--no-bos"]);
     assert!(e.contains("empty"), "{e}");
 }
+
+#[test]
+fn sample_uses_a_bpe_tokenizer_given_or_found_next_to_the_checkpoint() {
+    use llc_runtime::data::{BpeTrainOptions, train_bpe_tokenizer};
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("corpus.txt");
+    std::fs::write(
+        &text,
+        "the cat sat on the mat. the dog sat on the log. ".repeat(50),
+    )
+    .unwrap();
+    let tok_file = dir.path().join("tokenizer.json");
+    let opts = BpeTrainOptions {
+        min_frequency: 2,
+        show_progress: false,
+    };
+    train_bpe_tokenizer(&[text], 300, &tok_file, &opts).unwrap();
+    let vocab = TextTokenizer::from_file(&tok_file).unwrap().vocab_size();
+
+    let cfg = tiny_config(vocab);
+    let root = dir.path().join("run");
+    save_checkpoint(&root, &cfg, &random_weights(&cfg, 8), 2);
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "sample".to_string(),
+            "--checkpoint".into(),
+            s(&root).into(),
+            "--prompt".into(),
+            "the cat".into(),
+            "--max-tokens".into(),
+            "8".into(),
+            "--seed".into(),
+            "3".into(),
+        ];
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a
+    };
+    let run = |extra: &[&str]| {
+        let a = args(extra);
+        llc_train_ok(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let given = run(&["--tokenizer", s(&tok_file)]);
+    assert!(given.starts_with("the cat"), "{given:?}");
+    // Found next to the checkpoint when not given.
+    std::fs::copy(&tok_file, root.join("tokenizer.json")).unwrap();
+    assert_eq!(run(&[]), given);
+    // A model with fewer rows than the tokenizer has ids.
+    assert!(vocab > 258, "the BPE learned no merges: {vocab}");
+    let small = tiny_config(258);
+    let small_dir = dir.path().join("small");
+    save_checkpoint(&small_dir, &small, &random_weights(&small, 8), 2);
+    let e = llc_train_err(&[
+        "sample",
+        "--checkpoint",
+        s(&small_dir),
+        "--tokenizer",
+        s(&tok_file),
+    ]);
+    assert!(e.contains(&vocab.to_string()) && e.contains("258"), "{e}");
+}
