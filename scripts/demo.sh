@@ -14,7 +14,5 @@ rm -rf "$RUN"
   --lr 2e-3 --warmup-steps 40 --total-steps "$STEPS" --save-every 100 \
   --backend auto -o "$RUN"
 "$BIN" plot "$RUN/metrics.jsonl" -o "$RUN/loss.png"
-if "$BIN" sample --help >/dev/null 2>&1; then
-  "$BIN" sample --checkpoint "$RUN/checkpoints" --prompt "Q: What is a computer?" \
-    --max-tokens 120 --temperature 0.8 --seed 1 || true
-fi
+"$BIN" sample --checkpoint "$RUN/checkpoints" --prompt "A computer is" \
+  --max-tokens 120 --temperature 0.8 --seed 1

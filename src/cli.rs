@@ -32,6 +32,11 @@ pub enum Command {
     /// Benchmarks that print a table: IR round trip, compile times, CPU training steps.
     #[command(subcommand)]
     Bench(BenchCommand),
+    // `sample` and `grad` take their help (short and long) from their argument structs.
+    #[allow(missing_docs)]
+    Sample(crate::cmd::sample::SampleArgs),
+    #[allow(missing_docs)]
+    Grad(crate::cmd::grad::GradArgs),
 }
 
 #[derive(Subcommand, Debug)]

@@ -12,8 +12,8 @@ pub mod graph;
 pub mod infer;
 pub mod json;
 pub mod op;
-pub mod stats;
 pub mod plan;
+pub mod stats;
 pub mod text;
 pub mod verify;
 

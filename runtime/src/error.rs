@@ -65,6 +65,9 @@ pub enum RuntimeError {
     /// Writing or reading the metrics log.
     #[error(transparent)]
     Metrics(#[from] crate::metrics::MetricsError),
+    /// Sampling text from a model.
+    #[error(transparent)]
+    Generate(#[from] crate::generate::GenerateError),
     /// A training run that cannot go on (bad configuration, a diverged loss).
     #[error("training: {0}")]
     Train(String),

@@ -4,6 +4,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod error;
+pub mod generate;
 pub mod init;
 pub mod interp;
 pub mod metrics;

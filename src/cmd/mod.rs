@@ -9,6 +9,10 @@ mod run;
 mod tokenizer;
 mod train;
 
+pub(crate) mod grad;
+mod model_dir;
+pub(crate) mod sample;
+
 use crate::cli::{BenchCommand, Cli, Command, DataCommand, ModelSpec, TokenizerCommand};
 use anyhow::{Context, Result};
 use llc_models::LlamaConfig;
@@ -27,6 +31,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Ir(a)) => bench::ir(a),
         Command::Bench(BenchCommand::Compile(a)) => bench::compile(a),
         Command::Bench(BenchCommand::Cpu(a)) => bench::cpu(a),
+        Command::Sample(a) => sample::run(a),
+        Command::Grad(a) => grad::run(a),
     }
 }
 

@@ -1,13 +1,13 @@
 //! `llc-train model` and `compile` end to end: the 70B graph, the printed tiny model, and
 //! errors that name the file and position.
 
-use crate::support::{run, run_ok};
+use crate::common::{llc_train, llc_train_log};
 
 #[test]
 fn the_70b_model_compiles_and_reports_its_parameter_count() {
     let tmp = tempfile::tempdir().unwrap();
     let ir = tmp.path().join("70b.ir");
-    run_ok(&[
+    llc_train_log(&[
         "model",
         "llama2-70b",
         "--seq",
@@ -15,7 +15,7 @@ fn the_70b_model_compiles_and_reports_its_parameter_count() {
         "-o",
         ir.to_str().unwrap(),
     ]);
-    let out = run_ok(&["compile", ir.to_str().unwrap(), "--no-egraph"]);
+    let out = llc_train_log(&["compile", ir.to_str().unwrap(), "--no-egraph"]);
     // Published: 68,976,648,192 parameters.
     assert!(out.contains("parameters: 68.98B"), "{out}");
     assert!(out.contains("func @step"), "{out}");
@@ -24,7 +24,7 @@ fn the_70b_model_compiles_and_reports_its_parameter_count() {
 
 #[test]
 fn the_tiny_model_ir_is_stable() {
-    let text = run_ok(&["model", "tiny", "--batch", "2", "--seq", "8"]);
+    let text = llc_train_log(&["model", "tiny", "--batch", "2", "--seq", "8"]);
     insta::with_settings!({snapshot_path => "../snapshots"}, {
         insta::assert_snapshot!("tiny_model_ir", text);
     });
@@ -40,7 +40,7 @@ fn a_malformed_file_names_the_file_line_and_column_and_writes_nothing() {
     )
     .unwrap();
     let step = tmp.path().join("step.ir");
-    let r = run(&[
+    let r = llc_train(&[
         "compile",
         ir.to_str().unwrap(),
         "--emit-step",
@@ -57,7 +57,7 @@ fn a_malformed_file_names_the_file_line_and_column_and_writes_nothing() {
 fn dump_after_prints_the_module_after_that_pass() {
     let tmp = tempfile::tempdir().unwrap();
     let ir = tmp.path().join("tiny.ir");
-    run_ok(&[
+    llc_train_log(&[
         "model",
         "tiny",
         "--batch",
@@ -67,7 +67,7 @@ fn dump_after_prints_the_module_after_that_pass() {
         "-o",
         ir.to_str().unwrap(),
     ]);
-    let out = run(&["compile", ir.to_str().unwrap(), "--dump-after", "autodiff"]);
+    let out = llc_train(&["compile", ir.to_str().unwrap(), "--dump-after", "autodiff"]);
     assert!(out.status.success());
     let dumped = String::from_utf8_lossy(&out.stdout);
     let module = llc_ir::parse_module(&dumped).expect("the dump parses");

@@ -1,15 +1,18 @@
 //! Root integration tests: the `llc-train` binary and the cross-crate compile path end to
 //! end. One test binary, because every binary that reaches llc-codegen links MLIR
-//! statically.
+//! statically, and links are the slow part of a build.
 //!
 //! - [`artifact`]: the compile path from a Llama preset to an artifact directory, every
 //!   kernel accepted by codegen and assembled by ptxas, atomic writes;
 //! - [`plan_exec`]: the artifact run by the CPU plan executor against the interpreter;
-//! - [`compiler_cli`], [`train_cli`]: the `model`, `compile` and `train` commands.
+//! - [`compiler_cli`], [`train_cli`], [`grad_cmd`], [`sample_cmd`]: the commands;
+//! - [`hf_interop`]: checkpoints and gradients against Hugging Face transformers.
 
 mod artifact;
 mod common;
 mod compiler_cli;
+mod grad_cmd;
+mod hf_interop;
 mod plan_exec;
-mod support;
+mod sample_cmd;
 mod train_cli;

@@ -1,7 +1,7 @@
 //! `llc-train train` on the CPU: the loss falls, a resumed run continues exactly, and a
 //! run killed with SIGKILL (mid-checkpoint or anywhere else) resumes to the same curve.
 
-use crate::support::{corpus, losses, run, run_ok};
+use crate::common::{corpus, llc_train, llc_train_log, losses};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -43,7 +43,7 @@ fn training_lowers_the_loss_and_writes_metrics_and_checkpoints() {
     let tmp = tempfile::tempdir().unwrap();
     let text = corpus(tmp.path());
     let out = tmp.path().join("run");
-    let log = run_ok(&train_args(
+    let log = llc_train_log(&train_args(
         text.to_str().unwrap(),
         out.to_str().unwrap(),
         "40",
@@ -80,11 +80,11 @@ fn a_resumed_run_continues_bit_for_bit() {
     let text = text.to_str().unwrap();
     let whole = tmp.path().join("whole");
     let split = tmp.path().join("split");
-    run_ok(&train_args(text, whole.to_str().unwrap(), "30"));
-    run_ok(&train_args(text, split.to_str().unwrap(), "15"));
+    llc_train_log(&train_args(text, whole.to_str().unwrap(), "30"));
+    llc_train_log(&train_args(text, split.to_str().unwrap(), "15"));
     let mut args = train_args(text, split.to_str().unwrap(), "30");
     args.push("--resume");
-    let log = run_ok(&args);
+    let log = llc_train_log(&args);
     assert!(log.contains("resumed at step 15"), "{log}");
     assert_eq!(
         losses(&whole.join("metrics.jsonl")),
@@ -116,7 +116,7 @@ fn sigkill_at_any_point_then_resume_gives_the_uninterrupted_curve() {
     let text = corpus(tmp.path());
     let text = text.to_str().unwrap();
     let whole = tmp.path().join("whole");
-    run_ok(&train_args(text, whole.to_str().unwrap(), "30"));
+    llc_train_log(&train_args(text, whole.to_str().unwrap(), "30"));
     let reference = losses(&whole.join("metrics.jsonl"));
 
     // Kill at several points: right after a checkpoint step is logged (the save is then in
@@ -124,7 +124,7 @@ fn sigkill_at_any_point_then_resume_gives_the_uninterrupted_curve() {
     for (trial, kill_at) in [5usize, 12, 20].into_iter().enumerate() {
         let out = tmp.path().join(format!("killed{trial}"));
         let metrics = out.join("metrics.jsonl");
-        let mut child = crate::support::bin()
+        let mut child = crate::common::llc_train_command()
             .args(train_args(text, out.to_str().unwrap(), "30"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -140,7 +140,7 @@ fn sigkill_at_any_point_then_resume_gives_the_uninterrupted_curve() {
         if has_ckpt {
             args.push("--resume");
         }
-        let res = run(&args);
+        let res = llc_train(&args);
         assert!(
             res.status.success(),
             "trial {trial}: {}",
@@ -162,7 +162,7 @@ fn sigkill_at_any_point_then_resume_gives_the_uninterrupted_curve() {
 fn bad_training_inputs_fail_cleanly() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let r = run(&[
+    let r = llc_train(&[
         "train",
         "tiny",
         "--text",
@@ -177,7 +177,7 @@ fn bad_training_inputs_fail_cleanly() {
     assert!(err.contains("/nonexistent/corpus.txt"), "{err}");
     assert!(!out.join("data/dataset.json").exists());
 
-    let r = run(&[
+    let r = llc_train(&[
         "train",
         "no-such-model",
         "--text",

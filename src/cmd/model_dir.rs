@@ -1,0 +1,66 @@
+//! Finding and loading the weights `sample` and `grad` run: a Hugging Face Llama directory
+//! (`config.json` + safetensors), one checkpoint written by `llc-train`, or a checkpoint
+//! root (its latest checkpoint).
+
+use anyhow::{Context, Result, bail};
+use llc_models::LlamaConfig;
+use llc_runtime::checkpoint::{
+    CheckpointManager, HfLlamaShape, NamedTensor, load_checkpoint, load_hf_model_dir,
+};
+use std::path::{Path, PathBuf};
+
+/// A model ready to build graphs for: its config, its `config.json` facts and its weights
+/// in our names and layout.
+pub struct LoadedModel {
+    /// The directory the weights came from (a `step_*` dir when a root was given).
+    pub dir: PathBuf,
+    /// The model's hyper-parameters.
+    pub cfg: LlamaConfig,
+    /// Sizes needed to convert tensors to Hugging Face layout.
+    pub shape: HfLlamaShape,
+    /// Parameters, our (Meta) names and layout.
+    pub weights: Vec<NamedTensor>,
+}
+
+/// Loads `dir`: a checkpoint (has `trainer_state.json`), a Hugging Face directory (has
+/// `config.json`), or a checkpoint root (has `step_*/` checkpoints; the latest is used).
+pub fn load_model_dir(dir: &Path) -> Result<LoadedModel> {
+    if !dir.is_dir() {
+        bail!("model directory {} does not exist", dir.display());
+    }
+    let (dir, is_checkpoint) = if dir.join("trainer_state.json").is_file() {
+        (dir.to_path_buf(), true)
+    } else if dir.join("config.json").is_file() {
+        (dir.to_path_buf(), false)
+    } else {
+        let latest = CheckpointManager::new(dir, 1)?.latest()?.with_context(|| {
+            format!(
+                "{} holds neither a config.json (a Hugging Face Llama directory) nor \
+                 checkpoints (step_*/ directories written by llc-train)",
+                dir.display()
+            )
+        })?;
+        (latest, true)
+    };
+    let (config_json, weights) = if is_checkpoint {
+        let config_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&config_path)
+            .with_context(|| format!("cannot read {}", config_path.display()))?;
+        let shape = HfLlamaShape::from_json(&text, &config_path)?;
+        let (_, ckpt) = load_checkpoint(&dir, &shape.param_specs())?;
+        (ckpt.config_json, ckpt.params)
+    } else {
+        let m = load_hf_model_dir(&dir)?;
+        (m.config_json, m.params)
+    };
+    let config_path = dir.join("config.json");
+    let shape = HfLlamaShape::from_json(&config_json, &config_path)?;
+    let cfg = LlamaConfig::from_hf_config_json(&config_json)
+        .with_context(|| format!("in {}", config_path.display()))?;
+    Ok(LoadedModel {
+        dir,
+        cfg,
+        shape,
+        weights,
+    })
+}

@@ -1,0 +1,206 @@
+//! Checks against PyTorch + Hugging Face transformers (`scripts/hf_reference.py`):
+//! - a checkpoint written by llc-train loads with `LlamaForCausalLM.from_pretrained` and
+//!   gives the logits our interpreter gives;
+//! - `llc-train grad` on a directory saved by transformers gives torch's loss and
+//!   gradients.
+//!
+//! They run when `$LLC_PYTHON` (default `python3`) can `import torch, transformers`, and
+//! are skipped with a message otherwise.
+
+use crate::common::*;
+use llc_models::{BuildOptions, ForwardOutput, build_forward};
+use llc_runtime::checkpoint::read_safetensors;
+use llc_runtime::generate::bind_params;
+use llc_runtime::{Precision, Tensor, run_function};
+use std::path::Path;
+use std::process::Command;
+
+/// The Python interpreter to use, or `None` (after saying why) when it lacks torch or
+/// transformers.
+fn python(test: &str) -> Option<String> {
+    let py = std::env::var("LLC_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let ok = Command::new(&py)
+        .args(["-c", "import torch, transformers"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !ok {
+        eprintln!(
+            "skipping {test}: `{py} -c \"import torch, transformers\"` failed \
+             (set LLC_PYTHON to an interpreter that has them)"
+        );
+        return None;
+    }
+    Some(py)
+}
+
+/// Runs `scripts/hf_reference.py` with `args`; panics with its stderr on failure.
+fn reference(py: &str, args: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/hf_reference.py");
+    let out = Command::new(py)
+        .arg(&script)
+        .args(args)
+        .output()
+        .expect("python starts");
+    assert!(
+        out.status.success(),
+        "hf_reference.py {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn llc_train_checkpoint_loads_in_transformers_with_the_same_logits() {
+    let Some(py) = python("llc_train_checkpoint_loads_in_transformers_with_the_same_logits") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(64);
+    let weights = random_weights(&cfg, 21);
+    let step_dir = save_checkpoint(&dir.path().join("run"), &cfg, &weights, 3);
+    let (b, t) = (2, 12);
+    let ids = random_ids(b * t, 64, 22);
+    let tokens = dir.path().join("tokens.bin");
+    write_tokens(&tokens, &ids);
+
+    // Ours: the logits graph on the interpreter, from the weights we saved.
+    let opts = BuildOptions {
+        output: ForwardOutput::Logits,
+        ..BuildOptions::new(b, t)
+    };
+    let m = build_forward(&cfg, &opts).unwrap();
+    let f = m.function("forward").unwrap();
+    let mut args = bind_params(f, &weights, Precision::F32).unwrap();
+    let ids_i32: Vec<i32> = ids.iter().map(|&x| x as i32).collect();
+    *args.iter_mut().find(|a| a.is_none()).unwrap() =
+        Some(Tensor::from_i32(vec![b, t], ids_i32).unwrap());
+    let args: Vec<Tensor> = args.into_iter().map(Option::unwrap).collect();
+    let ours = run_function(f, &args, Precision::F32).unwrap()[0].to_f32_vec();
+
+    // Theirs: transformers loads the checkpoint directory as written.
+    let out = dir.path().join("hf_logits.safetensors");
+    let (bs, ts) = (b.to_string(), t.to_string());
+    reference(
+        &py,
+        &[
+            "logits",
+            "--model",
+            s(&step_dir),
+            "--tokens",
+            s(&tokens),
+            "--batch",
+            &bs,
+            "--seq",
+            &ts,
+            "--out",
+            s(&out),
+        ],
+    );
+    let theirs = read_safetensors(&out).unwrap().tensors.remove(0);
+    assert_eq!(theirs.shape, vec![b, t, 64]);
+    let max_diff = ours
+        .iter()
+        .zip(&theirs.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    let scale = theirs.data.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+    eprintln!("logits vs transformers: max abs diff {max_diff:.3e} (max |logit| {scale:.3})");
+    assert!(
+        scale > 0.1,
+        "logits too small to compare meaningfully: {scale}"
+    );
+    assert!(max_diff < 1e-4, "max abs diff {max_diff}");
+}
+
+#[test]
+fn grad_matches_torch_on_a_transformers_saved_model() {
+    let Some(py) = python("grad_matches_torch_on_a_transformers_saved_model") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("model");
+    let (b, t, vocab) = (2, 10, 64);
+    let tokens = dir.path().join("tokens.bin");
+    write_tokens(&tokens, &random_ids(b * (t + 1), vocab, 31));
+    let torch_out = dir.path().join("torch.safetensors");
+    let (bs, ts) = (b.to_string(), t.to_string());
+    // A GQA config (4 query heads, 2 KV heads), saved by transformers itself; torch's
+    // loss.backward() on the reloaded directory.
+    reference(
+        &py,
+        &[
+            "make-model",
+            "--out",
+            s(&model),
+            "--vocab",
+            "64",
+            "--hidden",
+            "32",
+            "--layers",
+            "2",
+            "--heads",
+            "4",
+            "--kv-heads",
+            "2",
+            "--ffn",
+            "48",
+            "--seed",
+            "5",
+            "--tokens",
+            s(&tokens),
+            "--batch",
+            &bs,
+            "--seq",
+            &ts,
+            "--grads-out",
+            s(&torch_out),
+        ],
+    );
+    let ours_out = dir.path().join("ours.safetensors");
+    llc_train_ok(&[
+        "grad",
+        "--hf-dir",
+        s(&model),
+        "--tokens",
+        s(&tokens),
+        "--batch",
+        &bs,
+        "--seq",
+        &ts,
+        "--out",
+        s(&ours_out),
+    ]);
+    let ours = read_safetensors(&ours_out).unwrap().tensors;
+    let theirs = read_safetensors(&torch_out).unwrap().tensors;
+    let mut their_names: Vec<&str> = theirs.iter().map(|t| t.name.as_str()).collect();
+    let mut our_names: Vec<&str> = ours.iter().map(|t| t.name.as_str()).collect();
+    their_names.sort();
+    our_names.sort();
+    assert_eq!(our_names, their_names);
+
+    let mut worst = (0.0, String::new());
+    for o in &ours {
+        let th = theirs.iter().find(|t| t.name == o.name).unwrap();
+        assert_eq!(o.shape, th.shape, "{}", o.name);
+        let e = rel_err(&o.data, &th.data);
+        if e > worst.0 {
+            worst = (e, o.name.clone());
+        }
+    }
+    let loss = |ts: &[llc_runtime::checkpoint::NamedTensor]| {
+        ts.iter().find(|t| t.name == "loss").unwrap().data[0]
+    };
+    eprintln!(
+        "grad vs torch: loss {} vs {}; worst relative error {:.3e} ({})",
+        loss(&ours),
+        loss(&theirs),
+        worst.0,
+        worst.1
+    );
+    assert!(
+        worst.0 < 1e-4,
+        "worst relative error {:.3e} in {}",
+        worst.0,
+        worst.1
+    );
+}
