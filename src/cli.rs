@@ -135,6 +135,16 @@ pub struct CompileArgs {
     /// Write the step module (`.ir` text) here.
     #[arg(long, value_name = "FILE")]
     pub emit_step: Option<PathBuf>,
+    /// Build the GPU artifact in this directory: plan.json, kernels.ptx, kernels.ir,
+    /// step.ir, report.txt (written to a temporary directory, then renamed).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+    /// GPU architecture of the PTX: sm_80 (A100) or sm_90 (H100).
+    #[arg(long, default_value = "sm_90")]
+    pub target: String,
+    /// Also write the kernels' MLIR before lowering (kernels.mlir).
+    #[arg(long)]
+    pub emit_mlir: bool,
     #[command(flatten)]
     pub optim: OptimizerArgs,
     #[command(flatten)]

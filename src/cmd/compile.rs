@@ -153,6 +153,12 @@ pub fn run(a: CompileArgs) -> Result<()> {
         t_parse.as_secs_f64(),
         t_pipeline.as_secs_f64()
     );
+    if let Some(dir) = &a.output {
+        let step = module
+            .function("step")
+            .ok_or_else(|| anyhow::anyhow!("the pipeline produced no step function"))?;
+        out.push_str(&build_artifact(step, &a, dir)?);
+    }
     if let Some(path) = &a.emit_step {
         write_atomic(path, llc_ir::print_module(&module).as_bytes())?;
         let _ = writeln!(out, "wrote {}", path.display());
@@ -164,4 +170,38 @@ pub fn run(a: CompileArgs) -> Result<()> {
         print!("{out}");
     }
     Ok(())
+}
+
+/// Partition, plan memory and generate PTX into `dir`; returns the report text.
+#[cfg(feature = "mlir")]
+fn build_artifact(step: &Function, a: &CompileArgs, dir: &std::path::Path) -> Result<String> {
+    use llc_codegen::{ArtifactOptions, Target, build_artifact};
+    let target: Target = a.target.parse()?;
+    let opts = ArtifactOptions {
+        target,
+        emit_mlir: a.emit_mlir,
+        ..ArtifactOptions::default()
+    };
+    let t = Instant::now();
+    let r = build_artifact(step, &opts, dir)?;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "artifact {} ({:.2} s):",
+        r.dir.display(),
+        t.elapsed().as_secs_f64()
+    );
+    for line in r.text.lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    Ok(out)
+}
+
+/// Without the `mlir` feature there is no code generator: say how to get one.
+#[cfg(not(feature = "mlir"))]
+fn build_artifact(_: &Function, _: &CompileArgs, _: &std::path::Path) -> Result<String> {
+    anyhow::bail!(
+        "this llc-train was built without MLIR (--no-default-features), so it cannot write \
+         GPU artifacts; build with the default features to use `compile -o`"
+    )
 }
