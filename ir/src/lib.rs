@@ -12,6 +12,7 @@ pub mod graph;
 pub mod infer;
 pub mod json;
 pub mod op;
+pub mod plan;
 pub mod stats;
 pub mod text;
 pub mod verify;

@@ -64,6 +64,14 @@ pub enum PassError {
     /// An IR operation failed while a pass rewrote the graph.
     #[error("{0}")]
     Ir(#[from] IrError),
+    /// Lowering the step to kernels, GEMMs and a memory plan failed (partitioning,
+    /// memory planning, attention lowering).
+    #[error("{pass}: @{func}: {msg}")]
+    Lowering {
+        pass: &'static str,
+        func: String,
+        msg: String,
+    },
 }
 
 /// Result alias for passes.

@@ -2,11 +2,19 @@
 //!
 //! - [`autodiff`]: reverse-mode differentiation, `forward` -> `forward_backward`;
 //! - [`optimizer`]: clipping, AdamW and the LR schedule as IR, `forward_backward` -> `step`;
-//! - [`pipeline`]: the linear list of named passes the compiler runs.
+//! - [`egraph`]: equality saturation (egg): fusion, GQA, horizontal fusion, layout;
+//! - [`pipeline`]: the linear list of named passes the compiler runs;
+//! - [`lower_attention`]: attention as GEMMs and softmax row work;
+//! - [`partition`]: the step as kernels, GEMM calls and views;
+//! - [`memplan`]: step order, arena offsets and the execution plan.
 
 pub mod autodiff;
+pub mod egraph;
 pub mod error;
+pub mod lower_attention;
+pub mod memplan;
 pub mod optimizer;
+pub mod partition;
 pub mod pipeline;
 
 pub use autodiff::{AutodiffOptions, AutodiffStats, autodiff, differentiate};

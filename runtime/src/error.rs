@@ -56,6 +56,10 @@ pub enum RuntimeError {
     /// The function itself is malformed (it failed verification).
     #[error("invalid function: {0}")]
     Invalid(#[from] IrError),
+    /// An execution plan could not be loaded or run (bad artifact, missing kernel,
+    /// unknown argument, a value that does not fit its buffer).
+    #[error("plan: {0}")]
+    Plan(String),
 }
 
 /// Result alias for the runtime crate.

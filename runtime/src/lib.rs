@@ -3,9 +3,11 @@
 pub mod error;
 pub mod init;
 pub mod interp;
+pub mod plan_exec;
 pub mod tensor;
 pub mod train;
 
 pub use error::RuntimeError;
 pub use interp::{Precision, random_args, run_function, run_function_traced};
+pub use plan_exec::PlanExecutor;
 pub use tensor::{Tensor, TensorData};

@@ -1,0 +1,706 @@
+//! The execution plan of a compiled step (`plan.json`): one device arena, the buffers laid
+//! out in it, and every step in order (kernel launches, GEMMs, copies). The CPU plan
+//! executor and the CUDA runtime both run exactly this, so the schema is versioned and
+//! everything a runtime needs is explicit (no layout is implied by names).
+//!
+//! Conventions:
+//! - Offsets and sizes are in bytes from the start of the arena; every allocation starts
+//!   at a multiple of [`Plan::alignment`] (views and packed members may not).
+//! - Tensors are dense and row-major; `shape` and `dtype` say how to read a buffer.
+//! - A kernel's parameters are its inputs, then its outputs, in the order of the kernel's
+//!   IR function (`kernels.ir`): arguments first, then results.
+//! - A GEMM is described in row-major terms (see [`GemmDesc`]); [`GemmDesc::column_major`]
+//!   gives the equivalent column-major (cuBLAS) call.
+
+use crate::dtype::{DType, TensorType};
+use crate::op::ArgRole;
+use serde::{Deserialize, Serialize};
+
+/// The schema version this crate writes and reads. Bump it on any incompatible change.
+pub const PLAN_SCHEMA_VERSION: u32 = 1;
+
+/// Every allocation in the arena starts at a multiple of this many bytes.
+pub const PLAN_ALIGNMENT: u64 = 256;
+
+/// A whole compiled step: what to allocate, where everything lives, what to run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// [`PLAN_SCHEMA_VERSION`] of the writer; readers refuse other versions.
+    pub schema_version: u32,
+    /// The IR function this plan executes (`step`).
+    pub function: String,
+    /// The GPU the kernels were compiled for (`sm_80`, `sm_90`).
+    pub target: String,
+    /// Alignment of every allocation, in bytes.
+    pub alignment: u64,
+    /// Size of the one device arena, in bytes.
+    pub arena_bytes: u64,
+    /// The arena's regions in address order: parameters, optimizer state and data inputs
+    /// persist across steps; activations are reused within a step.
+    pub regions: Vec<Region>,
+    /// Every tensor the plan names: allocations, views into them and packs of them.
+    pub buffers: Vec<Buffer>,
+    /// Where each function argument lives, in argument order. A runtime writes parameters
+    /// and state once (they persist), and the inputs before every step.
+    pub args: Vec<ArgBinding>,
+    /// Where each function result is after the step, in result order. Results that update
+    /// an argument have been written back to that argument's buffer by the plan's own
+    /// steps (in place or by a final copy), so the next step sees them.
+    pub outputs: Vec<OutputBinding>,
+    /// The distinct kernels (each once, however often it is launched).
+    pub kernels: Vec<KernelDecl>,
+    /// The steps, in execution order.
+    pub steps: Vec<Step>,
+    /// Totals for reports and sanity checks.
+    pub stats: PlanStats,
+}
+
+/// What a region of the arena holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegionKind {
+    /// Trainable parameters (persistent).
+    Param,
+    /// Optimizer moments and the step counter (persistent).
+    State,
+    /// Data inputs written before each step (tokens, targets).
+    Input,
+    /// Activations and temporaries: offsets are reused as values die.
+    Activation,
+}
+
+impl RegionKind {
+    /// The region that holds arguments of `role`.
+    pub fn of_role(role: ArgRole) -> RegionKind {
+        match role {
+            ArgRole::Param => RegionKind::Param,
+            ArgRole::State => RegionKind::State,
+            ArgRole::Input => RegionKind::Input,
+        }
+    }
+
+    /// Lower-case name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            RegionKind::Param => "param",
+            RegionKind::State => "state",
+            RegionKind::Input => "input",
+            RegionKind::Activation => "activation",
+        }
+    }
+}
+
+/// A contiguous part of the arena.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Region {
+    pub kind: RegionKind,
+    pub offset: u64,
+    pub bytes: u64,
+}
+
+/// One tensor in the arena.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Buffer {
+    /// The IR value it holds (or a generated name for packs).
+    pub name: String,
+    pub offset: u64,
+    pub bytes: u64,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub region: RegionKind,
+    /// For a view (reshape, contiguous slice, a concat of adjacent buffers, a pack of
+    /// consecutive buffers, a result written in place): the index of the buffer whose
+    /// memory it shares. `None` for an allocation of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_of: Option<u32>,
+}
+
+impl Buffer {
+    /// The tensor type the buffer is read as.
+    pub fn ty(&self) -> TensorType {
+        TensorType::new(self.dtype, self.shape.clone())
+    }
+}
+
+/// A reference from a step to a buffer: which buffer, and its bytes in the arena (copied
+/// from the buffer so a runtime can launch without a lookup).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BufRef {
+    pub buffer: u32,
+    pub offset: u64,
+    pub bytes: u64,
+}
+
+/// Where a function argument lives.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArgBinding {
+    pub name: String,
+    pub role: ArgRole,
+    pub buffer: u32,
+    pub offset: u64,
+    pub bytes: u64,
+}
+
+/// Where a function result is after the step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputBinding {
+    pub name: String,
+    pub buffer: u32,
+    pub offset: u64,
+    pub bytes: u64,
+    /// The argument this result is the next value of (a param or state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updates: Option<String>,
+}
+
+/// What a kernel does, by the class codegen emits it as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KernelClass {
+    /// Same element count everywhere; elementwise ops (including rope and swiglu) over
+    /// inputs read directly or through broadcast/reshape; several outputs allowed.
+    Elementwise,
+    /// Last-axis reductions (or a fused row op) with elementwise prologue and epilogue.
+    Row,
+    /// Other reductions: column sums, full reductions to a scalar.
+    Reduction,
+    /// Data movement or an op in no fusible class (transpose, gather, scatter-add,
+    /// a strided slice, a concat that is not a view): one op per kernel.
+    Single,
+}
+
+impl KernelClass {
+    /// Lower-case name used in kernel names and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            KernelClass::Elementwise => "elementwise",
+            KernelClass::Row => "row",
+            KernelClass::Reduction => "reduction",
+            KernelClass::Single => "single",
+        }
+    }
+}
+
+/// One distinct kernel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelDecl {
+    /// The kernel's symbol in `kernels.ptx` and its function name in `kernels.ir`.
+    pub name: String,
+    pub class: KernelClass,
+    /// Structural hash of its IR function (equal kernels have equal fingerprints).
+    pub fingerprint: u64,
+    /// Parameter types: the function's arguments, then its results.
+    pub params: Vec<TensorType>,
+    /// How many inputs come first in `params`.
+    pub num_inputs: usize,
+    /// How many times the plan launches it.
+    pub launches: usize,
+}
+
+/// Grid and block of a launch, and dynamic shared memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchDims {
+    pub grid: [u32; 3],
+    pub block: [u32; 3],
+    pub shared_mem_bytes: u32,
+}
+
+/// One kernel launch.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Launch {
+    pub kernel: String,
+    #[serde(flatten)]
+    pub dims: LaunchDims,
+    /// Buffers read, in the kernel's argument order.
+    pub inputs: Vec<BufRef>,
+    /// Buffers written, in the kernel's result order.
+    pub outputs: Vec<BufRef>,
+}
+
+/// A (batched) matrix multiply, row-major:
+/// `C[i] (m x n, leading dim ldc) = alpha * op(A[i]) * op(B[i]) + beta * C[i]` for batch
+/// `i` in `0..batch`, where `A[i]` starts `i * stride_a` elements after `a`, and so on.
+/// `op(X)` is `X` or its transpose: `A` is stored as `m x k` (or `k x m` when `trans_a`)
+/// with leading dimension `lda`; `B` as `k x n` (or `n x k` when `trans_b`) with `ldb`.
+/// A stride of 0 shares that operand across the batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GemmDesc {
+    /// The IR value the GEMM computes (`C`).
+    pub name: String,
+    pub m: u64,
+    pub n: u64,
+    pub k: u64,
+    pub batch: u64,
+    pub trans_a: bool,
+    pub trans_b: bool,
+    pub lda: u64,
+    pub ldb: u64,
+    pub ldc: u64,
+    pub stride_a: u64,
+    pub stride_b: u64,
+    pub stride_c: u64,
+    /// Element type of A, B and C.
+    pub dtype: DType,
+    /// Accumulation type.
+    pub compute: DType,
+    pub alpha: f64,
+    pub beta: f64,
+    pub a: BufRef,
+    pub b: BufRef,
+    pub c: BufRef,
+}
+
+/// The same GEMM as a column-major (cuBLAS/cuBLASLt) call: row-major `C = op(A) op(B)` is
+/// column-major `C^T = op(B)^T op(A)^T`, so the operands swap and `m`/`n` swap; transpose
+/// flags and leading dimensions carry over unchanged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ColumnMajorGemm {
+    pub m: u64,
+    pub n: u64,
+    pub k: u64,
+    pub trans_a: bool,
+    pub trans_b: bool,
+    /// First operand (the row-major `B`).
+    pub a: BufRef,
+    pub lda: u64,
+    pub stride_a: u64,
+    /// Second operand (the row-major `A`).
+    pub b: BufRef,
+    pub ldb: u64,
+    pub stride_b: u64,
+    pub c: BufRef,
+    pub ldc: u64,
+    pub stride_c: u64,
+    pub batch: u64,
+}
+
+impl GemmDesc {
+    /// The equivalent column-major call.
+    pub fn column_major(&self) -> ColumnMajorGemm {
+        ColumnMajorGemm {
+            m: self.n,
+            n: self.m,
+            k: self.k,
+            trans_a: self.trans_b,
+            trans_b: self.trans_a,
+            a: self.b,
+            lda: self.ldb,
+            stride_a: self.stride_b,
+            b: self.a,
+            ldb: self.lda,
+            stride_b: self.stride_a,
+            c: self.c,
+            ldc: self.ldc,
+            stride_c: self.stride_c,
+            batch: self.batch,
+        }
+    }
+
+    /// Multiply-adds times two.
+    pub fn flops(&self) -> u64 {
+        2 * self.m * self.n * self.k * self.batch
+    }
+}
+
+/// One step of the plan.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Step {
+    Launch(Launch),
+    Gemm(GemmDesc),
+    /// Set every byte of `dst` to `value` (before kernels that accumulate, like
+    /// scatter-add).
+    Memset {
+        dst: BufRef,
+        value: u8,
+    },
+    /// Copy `src` to `dst` (same size; used to write back an update that could not be
+    /// computed in place).
+    Copy {
+        src: BufRef,
+        dst: BufRef,
+    },
+}
+
+/// Totals of a plan, for reports.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PlanStats {
+    pub launches: usize,
+    pub gemms: usize,
+    pub distinct_kernels: usize,
+    /// Floating-point operations per step (GEMMs plus an estimate for kernels).
+    pub flops: u64,
+    /// Bytes read and written by all steps (each buffer reference counted once per step).
+    pub bytes_moved: u64,
+    /// Bytes by region.
+    pub param_bytes: u64,
+    pub state_bytes: u64,
+    pub input_bytes: u64,
+    /// Peak of the activation region (its size).
+    pub activation_bytes: u64,
+    /// Sum of the sizes of every intermediate tensor the plan allocates, as if none
+    /// shared memory: the denominator of the reuse factor.
+    pub intermediate_sum_bytes: u64,
+}
+
+/// A plan that cannot be read or does not hold together.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum PlanError {
+    #[error("plan.json: {0}")]
+    Json(String),
+    #[error("plan.json has schema version {found}; this build reads version {expected}")]
+    Version { found: u32, expected: u32 },
+    #[error("plan.json: {0}")]
+    Invalid(String),
+}
+
+impl Plan {
+    /// Parse `plan.json`, refusing other schema versions and plans that reference bytes
+    /// outside the arena or buffers that do not exist.
+    pub fn from_json(text: &str) -> Result<Plan, PlanError> {
+        #[derive(Deserialize)]
+        struct VersionOnly {
+            schema_version: u32,
+        }
+        let v: VersionOnly =
+            serde_json::from_str(text).map_err(|e| PlanError::Json(e.to_string()))?;
+        if v.schema_version != PLAN_SCHEMA_VERSION {
+            return Err(PlanError::Version {
+                found: v.schema_version,
+                expected: PLAN_SCHEMA_VERSION,
+            });
+        }
+        let plan: Plan = serde_json::from_str(text).map_err(|e| PlanError::Json(e.to_string()))?;
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    /// Pretty JSON text of the plan.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a plan always serializes")
+    }
+
+    /// The result named `name`.
+    pub fn output(&self, name: &str) -> Option<&OutputBinding> {
+        self.outputs.iter().find(|o| o.name == name)
+    }
+
+    /// The argument named `name`.
+    pub fn arg(&self, name: &str) -> Option<&ArgBinding> {
+        self.args.iter().find(|a| a.name == name)
+    }
+
+    /// The kernel named `name`.
+    pub fn kernel(&self, name: &str) -> Option<&KernelDecl> {
+        self.kernels.iter().find(|k| k.name == name)
+    }
+
+    /// Check that every reference is in bounds and consistent with its buffer, and that
+    /// every launch names a declared kernel with matching parameter sizes.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        let bad = |m: String| Err(PlanError::Invalid(m));
+        for (i, b) in self.buffers.iter().enumerate() {
+            let want = TensorType::new(b.dtype, b.shape.clone()).size_bytes() as u64;
+            if b.bytes != want {
+                return bad(format!(
+                    "buffer {i} %{} is {} bytes but {}{:?} needs {want}",
+                    b.name, b.bytes, b.dtype, b.shape
+                ));
+            }
+            if b.offset
+                .checked_add(b.bytes)
+                .is_none_or(|e| e > self.arena_bytes)
+            {
+                return bad(format!(
+                    "buffer {i} %{} ({} bytes at {}) lies outside the {}-byte arena",
+                    b.name, b.bytes, b.offset, self.arena_bytes
+                ));
+            }
+            if let Some(v) = b.view_of
+                && v as usize >= self.buffers.len()
+            {
+                return bad(format!(
+                    "buffer {i} %{} is a view of missing buffer {v}",
+                    b.name
+                ));
+            }
+        }
+        let check_ref = |r: &BufRef, what: &str| -> Result<(), PlanError> {
+            let Some(b) = self.buffers.get(r.buffer as usize) else {
+                return Err(PlanError::Invalid(format!(
+                    "{what} refers to missing buffer {}",
+                    r.buffer
+                )));
+            };
+            if b.offset != r.offset || b.bytes != r.bytes {
+                return Err(PlanError::Invalid(format!(
+                    "{what} refers to %{} at {} ({} bytes), but the buffer is at {} ({} bytes)",
+                    b.name, r.offset, r.bytes, b.offset, b.bytes
+                )));
+            }
+            Ok(())
+        };
+        for a in &self.args {
+            check_ref(
+                &BufRef {
+                    buffer: a.buffer,
+                    offset: a.offset,
+                    bytes: a.bytes,
+                },
+                &format!("argument %{}", a.name),
+            )?;
+        }
+        for o in &self.outputs {
+            check_ref(
+                &BufRef {
+                    buffer: o.buffer,
+                    offset: o.offset,
+                    bytes: o.bytes,
+                },
+                &format!("result %{}", o.name),
+            )?;
+            if let Some(u) = &o.updates
+                && self.arg(u).is_none()
+            {
+                return bad(format!("result %{} updates unknown argument %{u}", o.name));
+            }
+        }
+        for (i, s) in self.steps.iter().enumerate() {
+            match s {
+                Step::Launch(l) => {
+                    let Some(k) = self.kernel(&l.kernel) else {
+                        return bad(format!("step {i} launches unknown kernel {}", l.kernel));
+                    };
+                    let refs: Vec<&BufRef> = l.inputs.iter().chain(&l.outputs).collect();
+                    if l.inputs.len() != k.num_inputs || refs.len() != k.params.len() {
+                        return bad(format!(
+                            "step {i} passes {} inputs and {} outputs to {}, which takes {} inputs and {} outputs",
+                            l.inputs.len(),
+                            l.outputs.len(),
+                            k.name,
+                            k.num_inputs,
+                            k.params.len() - k.num_inputs
+                        ));
+                    }
+                    for (j, (r, p)) in refs.iter().zip(&k.params).enumerate() {
+                        check_ref(r, &format!("step {i} ({}) parameter {j}", k.name))?;
+                        if r.bytes != p.size_bytes() as u64 {
+                            return bad(format!(
+                                "step {i} ({}) parameter {j} is {p} ({} bytes) but gets {} bytes",
+                                k.name,
+                                p.size_bytes(),
+                                r.bytes
+                            ));
+                        }
+                    }
+                }
+                Step::Gemm(g) => {
+                    let elem = g.dtype.size_bytes() as u64;
+                    let (ra, ca) = if g.trans_a { (g.k, g.m) } else { (g.m, g.k) };
+                    let (rb, cb) = if g.trans_b { (g.n, g.k) } else { (g.k, g.n) };
+                    for (r, w, rows, cols, ld, stride) in [
+                        (&g.a, "A", ra, ca, g.lda, g.stride_a),
+                        (&g.b, "B", rb, cb, g.ldb, g.stride_b),
+                        (&g.c, "C", g.m, g.n, g.ldc, g.stride_c),
+                    ] {
+                        check_ref(r, &format!("step {i} (gemm %{}) operand {w}", g.name))?;
+                        let extent = (g.batch.saturating_sub(1)) * stride
+                            + rows.saturating_sub(1) * ld
+                            + cols;
+                        if ld < cols || extent * elem > r.bytes {
+                            return bad(format!(
+                                "step {i} (gemm %{}) operand {w}: {rows}x{cols} with leading dim {ld} and batch stride {stride} over {} batches needs {} bytes, the buffer has {}",
+                                g.name,
+                                g.batch,
+                                extent * elem,
+                                r.bytes
+                            ));
+                        }
+                    }
+                }
+                Step::Memset { dst, .. } => check_ref(dst, &format!("step {i} (memset)"))?,
+                Step::Copy { src, dst } => {
+                    check_ref(src, &format!("step {i} (copy source)"))?;
+                    check_ref(dst, &format!("step {i} (copy destination)"))?;
+                    if src.bytes != dst.bytes {
+                        return bad(format!(
+                            "step {i} copies {} bytes into {} bytes",
+                            src.bytes, dst.bytes
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buf(name: &str, offset: u64, shape: &[usize]) -> Buffer {
+        Buffer {
+            name: name.into(),
+            offset,
+            bytes: (shape.iter().product::<usize>() * 4) as u64,
+            dtype: DType::F32,
+            shape: shape.to_vec(),
+            region: RegionKind::Activation,
+            view_of: None,
+        }
+    }
+
+    fn bref(plan: &Plan, i: u32) -> BufRef {
+        let b = &plan.buffers[i as usize];
+        BufRef {
+            buffer: i,
+            offset: b.offset,
+            bytes: b.bytes,
+        }
+    }
+
+    /// A 2x3 @ 3x4 GEMM followed by a 2x4 elementwise kernel.
+    fn small_plan() -> Plan {
+        let mut p = Plan {
+            schema_version: PLAN_SCHEMA_VERSION,
+            function: "step".into(),
+            target: "sm_90".into(),
+            alignment: PLAN_ALIGNMENT,
+            arena_bytes: 1024,
+            regions: vec![Region {
+                kind: RegionKind::Activation,
+                offset: 0,
+                bytes: 1024,
+            }],
+            buffers: vec![
+                buf("a", 0, &[2, 3]),
+                buf("b", 256, &[3, 4]),
+                buf("c", 512, &[2, 4]),
+            ],
+            args: vec![],
+            outputs: vec![],
+            kernels: vec![KernelDecl {
+                name: "k".into(),
+                class: KernelClass::Elementwise,
+                fingerprint: 7,
+                params: vec![TensorType::new(DType::F32, [2, 4]); 2],
+                num_inputs: 1,
+                launches: 1,
+            }],
+            steps: vec![],
+            stats: PlanStats::default(),
+        };
+        let (a, b, c) = (bref(&p, 0), bref(&p, 1), bref(&p, 2));
+        p.steps.push(Step::Gemm(GemmDesc {
+            name: "c".into(),
+            m: 2,
+            n: 4,
+            k: 3,
+            batch: 1,
+            trans_a: false,
+            trans_b: false,
+            lda: 3,
+            ldb: 4,
+            ldc: 4,
+            stride_a: 6,
+            stride_b: 12,
+            stride_c: 8,
+            dtype: DType::F32,
+            compute: DType::F32,
+            alpha: 1.0,
+            beta: 0.0,
+            a,
+            b,
+            c,
+        }));
+        p.steps.push(Step::Launch(Launch {
+            kernel: "k".into(),
+            dims: LaunchDims {
+                grid: [1, 1, 1],
+                block: [128, 1, 1],
+                shared_mem_bytes: 0,
+            },
+            inputs: vec![c],
+            outputs: vec![c],
+        }));
+        p
+    }
+
+    #[test]
+    fn json_round_trip_keeps_the_plan() {
+        let p = small_plan();
+        p.validate().unwrap();
+        let text = p.to_json();
+        assert!(text.contains("\"kind\": \"gemm\""), "{text}");
+        assert!(
+            text.contains("\"grid\""),
+            "launch dims are flattened: {text}"
+        );
+        assert_eq!(Plan::from_json(&text).unwrap(), p);
+    }
+
+    #[test]
+    fn other_schema_versions_are_refused() {
+        let mut p = small_plan();
+        p.schema_version = PLAN_SCHEMA_VERSION + 1;
+        let err = Plan::from_json(&p.to_json()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "plan.json has schema version {}; this build reads version {}",
+                PLAN_SCHEMA_VERSION + 1,
+                PLAN_SCHEMA_VERSION
+            )
+        );
+    }
+
+    #[test]
+    fn a_buffer_outside_the_arena_is_named() {
+        let mut p = small_plan();
+        p.buffers[2].offset = 1000;
+        let err = p.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("%c (32 bytes at 1000) lies outside the 1024-byte arena"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_gemm_reading_past_its_operand_is_refused() {
+        let mut p = small_plan();
+        if let Step::Gemm(g) = &mut p.steps[0] {
+            g.lda = 4;
+        }
+        let err = p.validate().unwrap_err().to_string();
+        assert!(err.contains("operand A: 2x3 with leading dim 4"), "{err}");
+    }
+
+    #[test]
+    fn a_launch_with_the_wrong_parameter_size_is_refused() {
+        let mut p = small_plan();
+        let b = bref(&p, 1);
+        if let Step::Launch(l) = &mut p.steps[1] {
+            l.inputs[0] = b;
+        }
+        let err = p.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("parameter 0 is f32[2,4] (32 bytes) but gets 48 bytes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn column_major_form_swaps_operands() {
+        let p = small_plan();
+        let Step::Gemm(g) = &p.steps[0] else {
+            unreachable!()
+        };
+        let cm = g.column_major();
+        assert_eq!((cm.m, cm.n, cm.k), (4, 2, 3));
+        assert_eq!(cm.a, g.b);
+        assert_eq!(cm.b, g.a);
+        assert_eq!((cm.lda, cm.ldb, cm.ldc), (4, 3, 4));
+        assert_eq!(g.flops(), 48);
+    }
+}

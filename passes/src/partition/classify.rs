@@ -1,0 +1,301 @@
+//! What each node becomes (buffer, view, GEMM, inlined constant, part of a kernel) and
+//! the kernel classes, written to mirror what codegen emits:
+//!
+//! - **elementwise**: one element count `N`; elementwise ops (with `rope` and the swiglu
+//!   ops) over kernel inputs read directly, through `broadcast`, or as 0-d scalars;
+//!   constants (`full`, `iota` and elementwise math on them) anywhere; several outputs.
+//!   `rope` reads a kernel input directly (it needs the pair partner of each element).
+//! - **row**: last-axis reductions or fused row ops (`rms_norm`, `rms_norm_grad_x`,
+//!   `softmax`, `softmax_grad`, `cross_entropy`, `cross_entropy_grad`) over `R` rows of
+//!   width `D`, with elementwise prologue and epilogue on `[R, D]` or per-row `[R]`
+//!   values; a per-row value may be broadcast back along the row.
+//! - **reduction**: one other reduction (column sums such as `rms_norm_grad_w`, full
+//!   reductions to a scalar) with an elementwise prologue on its input's element count
+//!   and an epilogue on its result's.
+//! - **single**: one data-movement op or an op in no class above (`transpose`, `gather`,
+//!   `scatter_add`, a strided `slice`, a `concat` that cannot be a view, unlowered
+//!   attention).
+
+use llc_ir::plan::KernelClass;
+use llc_ir::{Function, NodeId, Op, ReduceKind, TensorType};
+
+/// What a node of the partitioned function becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NodeKind {
+    /// A function argument: a persistent buffer.
+    Arg,
+    /// A matmul: a GEMM library call writing a buffer.
+    Gemm,
+    /// Shares its operand's bytes (reshape, contiguous slice).
+    View,
+    /// A concat along an axis with nothing but size-1 dims before it: a view when its
+    /// operands can be placed back to back, else a copy kernel.
+    ConcatCandidate,
+    /// A pure function of element indices (`full`, `iota`, and broadcasts, casts and
+    /// elementwise math of those): cloned into every kernel that uses it.
+    ConstLike,
+    /// A broadcast of a computed value: cloned into each kernel that reads it (the
+    /// kernel reads the operand through the broadcast).
+    Broadcast,
+    /// An elementwise op (elementwise class).
+    Elementwise,
+    /// `rope`: elementwise class, but reads a kernel input directly.
+    Rope,
+    /// A last-axis reduction or a fused row op (row class).
+    RowOp,
+    /// Any other reduction (reduction class).
+    ReduceOp,
+    /// One op per kernel (single class).
+    Single,
+}
+
+/// Product of a shape's dims.
+pub(crate) fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// Whether a slice along `axis` of `shape` is one contiguous run of memory.
+pub(crate) fn slice_is_contiguous(shape: &[usize], axis: usize) -> bool {
+    numel(&shape[..axis]) == 1
+}
+
+/// Classify every node of `f` (indexed by node index; removed indices are `Arg`).
+pub(crate) fn classify_nodes(f: &Function, order: &[NodeId]) -> Vec<NodeKind> {
+    let bound = order.iter().map(|n| n.index() + 1).max().unwrap_or(0);
+    let mut kind = vec![NodeKind::Arg; bound];
+    for &n in order {
+        let node = f.node(n);
+        let ops = f.operands(n);
+        let all_const =
+            !ops.is_empty() && ops.iter().all(|o| kind[o.index()] == NodeKind::ConstLike);
+        kind[n.index()] = match &node.op {
+            Op::Arg { .. } => NodeKind::Arg,
+            Op::Full { .. } | Op::Iota { .. } => NodeKind::ConstLike,
+            Op::MatMul { .. } => NodeKind::Gemm,
+            Op::Reshape => NodeKind::View,
+            Op::Slice { axis, .. } => {
+                if slice_is_contiguous(&f.ty(ops[0]).shape, *axis) {
+                    NodeKind::View
+                } else {
+                    NodeKind::Single
+                }
+            }
+            Op::Concat { axis } => {
+                if slice_is_contiguous(&node.ty.shape, *axis) {
+                    NodeKind::ConcatCandidate
+                } else {
+                    NodeKind::Single
+                }
+            }
+            Op::Broadcast if all_const => NodeKind::ConstLike,
+            Op::Broadcast => NodeKind::Broadcast,
+            op if op.is_elementwise() && all_const => NodeKind::ConstLike,
+            op if op.is_elementwise() => NodeKind::Elementwise,
+            Op::Rope { .. } => NodeKind::Rope,
+            Op::Reduce { axes, .. } if is_last_axis(axes, f.ty(ops[0]).rank()) => NodeKind::RowOp,
+            Op::Reduce { .. } | Op::RmsNormGradW { .. } => NodeKind::ReduceOp,
+            Op::RmsNorm { .. }
+            | Op::RmsNormGradX { .. }
+            | Op::Softmax
+            | Op::SoftmaxGrad
+            | Op::CrossEntropy
+            | Op::CrossEntropyGrad => NodeKind::RowOp,
+            _ => NodeKind::Single,
+        };
+    }
+    kind
+}
+
+fn is_last_axis(axes: &[usize], rank: usize) -> bool {
+    rank >= 1 && axes == [rank - 1]
+}
+
+/// `(rows, width)` of a row op: the main operand's last dim and how many rows it has.
+pub(crate) fn row_dims(f: &Function, n: NodeId) -> (usize, usize) {
+    let x = &f.ty(f.operands(n)[0]).shape;
+    let d = x.last().copied().unwrap_or(1);
+    (numel(x) / d.max(1), d)
+}
+
+/// Whether `shape` is a row-shaped value of a `rows x width` row kernel: either the
+/// full row layout (`numel = rows * width`, last dim `width`) or one value per row.
+pub(crate) fn is_row_shape(shape: &[usize], rows: usize, width: usize) -> bool {
+    let n = numel(shape);
+    (n == rows * width && shape.last() == Some(&width)) || n == rows
+}
+
+/// Whether `broadcast(x: from) -> to` copies a per-row value along the last axis of a
+/// `rows x width` layout: leading dims kept, last dim 1 expanded to `width`.
+pub(crate) fn is_row_broadcast(from: &[usize], to: &[usize], rows: usize, width: usize) -> bool {
+    if to.is_empty() || to.last() != Some(&width) || numel(to) != rows * width {
+        return false;
+    }
+    if from.len() > to.len() {
+        return false;
+    }
+    let pad = to.len() - from.len();
+    let padded: Vec<usize> = std::iter::repeat_n(1, pad)
+        .chain(from.iter().copied())
+        .collect();
+    let last = to.len() - 1;
+    padded[last] == 1 && (0..last).all(|i| padded[i] == to[i])
+}
+
+/// Check that a kernel function belongs to `class` by the rules in the module docs.
+/// Partitioning only hands codegen kernels that pass this.
+pub fn check_kernel_class(k: &Function, class: KernelClass) -> Result<(), String> {
+    let order = k.topo_order().map_err(|e| e.to_string())?;
+    let kinds = classify_nodes(k, &order);
+    let is_input = |n: NodeId| matches!(k.node(n).op, Op::Arg { .. });
+    let ty = |n: NodeId| -> &TensorType { k.ty(n) };
+    let body: Vec<NodeId> = order
+        .iter()
+        .copied()
+        .filter(|&n| !is_input(n) && kinds[n.index()] != NodeKind::ConstLike)
+        .collect();
+    let desc = |n: NodeId| format!("%{} = {} : {}", k.node(n).name, k.node(n).op, k.ty(n));
+    let broadcast_source_ok = |n: NodeId, allow: &dyn Fn(NodeId) -> bool| -> Result<(), String> {
+        let src = k.operands(n)[0];
+        if is_input(src) || kinds[src.index()] == NodeKind::ConstLike || allow(src) {
+            Ok(())
+        } else {
+            Err(format!("{} broadcasts a computed value", desc(n)))
+        }
+    };
+    match class {
+        KernelClass::Elementwise => {
+            let n_el = k
+                .outputs()
+                .first()
+                .map(|o| ty(o.node).numel())
+                .ok_or("an elementwise kernel needs an output")?;
+            for &n in &body {
+                match kinds[n.index()] {
+                    NodeKind::Elementwise => {}
+                    NodeKind::Broadcast => broadcast_source_ok(n, &|_| false)?,
+                    NodeKind::Rope => {
+                        if !is_input(k.operands(n)[0]) {
+                            return Err(format!("{} does not read a kernel input", desc(n)));
+                        }
+                    }
+                    other => return Err(format!("{} is {other:?}, not elementwise", desc(n))),
+                }
+                if ty(n).numel() != n_el {
+                    return Err(format!("{} has not {n_el} elements", desc(n)));
+                }
+            }
+            for o in k.outputs() {
+                if ty(o.node).numel() != n_el {
+                    return Err(format!("output {} has not {n_el} elements", desc(o.node)));
+                }
+            }
+            Ok(())
+        }
+        KernelClass::Row => {
+            let first = body
+                .iter()
+                .copied()
+                .find(|&n| kinds[n.index()] == NodeKind::RowOp)
+                .ok_or("a row kernel needs a last-axis reduction or a fused row op")?;
+            let (rows, width) = row_dims(k, first);
+            let per_row = |n: NodeId| ty(n).numel() == rows && !is_input(n);
+            for &n in &body {
+                match kinds[n.index()] {
+                    NodeKind::RowOp => {
+                        if row_dims(k, n) != (rows, width) {
+                            return Err(format!(
+                                "{} works on rows other than {rows} x {width}",
+                                desc(n)
+                            ));
+                        }
+                    }
+                    NodeKind::Elementwise => {
+                        if !is_row_shape(&ty(n).shape, rows, width) {
+                            return Err(format!("{} is not a {rows} x {width} row value", desc(n)));
+                        }
+                    }
+                    NodeKind::Broadcast => {
+                        let src = k.operands(n)[0];
+                        broadcast_source_ok(n, &|s| {
+                            per_row(s) && is_row_broadcast(&ty(s).shape, &ty(n).shape, rows, width)
+                        })?;
+                        let _ = src;
+                        if !is_row_shape(&ty(n).shape, rows, width) {
+                            return Err(format!("{} is not a {rows} x {width} row value", desc(n)));
+                        }
+                    }
+                    other => {
+                        return Err(format!(
+                            "{} is {other:?}, not part of a row kernel",
+                            desc(n)
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        }
+        KernelClass::Reduction => {
+            let reds: Vec<NodeId> = body
+                .iter()
+                .copied()
+                .filter(|&n| kinds[n.index()] == NodeKind::ReduceOp)
+                .collect();
+            let [red] = reds[..] else {
+                return Err(format!(
+                    "a reduction kernel needs exactly one reduction, got {}",
+                    reds.len()
+                ));
+            };
+            let n_in = ty(k.operands(red)[0]).numel();
+            let n_out = ty(red).numel();
+            for &n in &body {
+                match kinds[n.index()] {
+                    NodeKind::ReduceOp => {}
+                    NodeKind::Elementwise => {
+                        let c = ty(n).numel();
+                        if c != n_in && c != n_out {
+                            return Err(format!(
+                                "{} matches neither the reduction's input ({n_in}) nor its result ({n_out})",
+                                desc(n)
+                            ));
+                        }
+                    }
+                    NodeKind::Broadcast => broadcast_source_ok(n, &|_| false)?,
+                    other => {
+                        return Err(format!(
+                            "{} is {other:?}, not part of a reduction kernel",
+                            desc(n)
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        }
+        KernelClass::Single => {
+            if body.len() != 1 {
+                return Err(format!("a single-op kernel has {} ops", body.len()));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Whether `op` accumulates into its output, which must be zeroed before the launch.
+pub(crate) fn accumulates(op: &Op) -> bool {
+    matches!(op, Op::ScatterAdd)
+}
+
+/// A short name for the op a kernel is built around, for kernel names.
+pub(crate) fn op_label(op: &Op) -> &'static str {
+    match op {
+        Op::Reduce {
+            kind: ReduceKind::Sum,
+            ..
+        } => "sum",
+        Op::Reduce {
+            kind: ReduceKind::Max,
+            ..
+        } => "max",
+        other => other.name(),
+    }
+}

@@ -1,0 +1,157 @@
+//! Updates in place: a result `y` of an elementwise kernel whose only uses are results
+//! updating arguments (directly or through views) is written straight into those
+//! arguments' bytes when the kernel reads, element for element, an input `x` that holds
+//! exactly those arguments at the same offsets (AdamW reads `p`, `m`, `v` and writes
+//! their next values). Every other update is computed into its own buffer and copied back
+//! by a final [`Step::Copy`].
+
+use super::layout::Layout;
+use super::program::{Program, Step, ValueId, ValueKind};
+use llc_ir::plan::KernelClass;
+use llc_ir::{NodeId, Op};
+
+/// Rewrite eligible update results into views of their arguments, then append a copy
+/// for every update that does not land in its argument. `priority` gets an entry per
+/// appended step.
+pub(crate) fn compute_updates_in_place(p: &mut Program, priority: &mut Vec<usize>) {
+    let n_values = p.values.len();
+    let mut views_of: Vec<Vec<ValueId>> = vec![Vec::new(); n_values];
+    for (v, val) in p.values.iter().enumerate() {
+        if let ValueKind::View { base, .. } = val.kind {
+            views_of[base].push(v);
+        }
+    }
+    let mut read_by_step = vec![false; n_values];
+    for s in &p.steps {
+        for r in s.reads() {
+            read_by_step[r] = true;
+        }
+    }
+    let mut updates_of: Vec<Vec<ValueId>> = vec![Vec::new(); n_values];
+    let mut plain_output = vec![false; n_values];
+    for o in &p.outputs {
+        match o.updates {
+            Some(a) => updates_of[o.value].push(a),
+            None => plain_output[o.value] = true,
+        }
+    }
+    let layout = Layout::new(p);
+    let mut aliases: Vec<(ValueId, ValueId)> = Vec::new();
+    for s in &p.steps {
+        let Step::Kernel {
+            kernel,
+            inputs,
+            outputs,
+            ..
+        } = s
+        else {
+            continue;
+        };
+        let k = &p.kernels[*kernel];
+        if k.class != KernelClass::Elementwise {
+            continue;
+        }
+        // The kernel must have no readers at all, so nothing can need the old bytes after it.
+        let closure = |y: ValueId| {
+            let mut all = vec![y];
+            let mut i = 0;
+            while i < all.len() {
+                all.extend(views_of[all[i]].iter().copied());
+                i += 1;
+            }
+            all
+        };
+        if outputs.iter().any(|&y| {
+            closure(y)
+                .iter()
+                .any(|&w| read_by_step[w] || plain_output[w])
+        }) {
+            continue;
+        }
+        let args = k.func.args();
+        for &y in outputs {
+            if !matches!(p.values[y].kind, ValueKind::Computed) || !layout_is_single(&layout, p, y)
+            {
+                continue;
+            }
+            // Leaves: (result value, updated argument, byte offset inside y).
+            let mut leaves = Vec::new();
+            for w in closure(y) {
+                for &a in &updates_of[w] {
+                    leaves.push((w, a, p.root(w).1));
+                }
+            }
+            if leaves.is_empty() || !tiles(p, y, &leaves) {
+                continue;
+            }
+            let found = inputs.iter().enumerate().find(|&(j, &x)| {
+                p.values[x].ty == p.values[y].ty.with_shape(p.values[x].ty.shape.clone())
+                    && p.values[x].ty.size_bytes() == p.values[y].ty.size_bytes()
+                    && read_elementwise(&k.func, args[j])
+                    && leaves.iter().all(|&(w, a, off)| {
+                        let (xp, xs, _) = layout.loc(p, x);
+                        let (ap, as_, ae) = layout.loc(p, a);
+                        xp == ap && as_ == xs + off && ae - as_ == p.values[w].ty.size_bytes()
+                    })
+            });
+            if let Some((_, &x)) = found {
+                aliases.push((y, x));
+            }
+        }
+    }
+    for (y, x) in aliases {
+        p.values[y].kind = ValueKind::View {
+            base: x,
+            byte_offset: 0,
+        };
+    }
+    // Copy back what is not in place.
+    let layout = Layout::new(p);
+    let copies: Vec<Step> = p
+        .outputs
+        .iter()
+        .filter_map(|o| {
+            let a = o.updates?;
+            (layout.loc(p, o.value) != layout.loc(p, a)).then_some(Step::Copy {
+                src: o.value,
+                dst: a,
+            })
+        })
+        .collect();
+    for c in copies {
+        p.steps.push(c);
+        priority.push(usize::MAX);
+    }
+}
+
+/// Whether `y` is a root alone in its place (not part of a block).
+fn layout_is_single(layout: &Layout, p: &Program, y: ValueId) -> bool {
+    let (place, _, _) = layout.loc(p, y);
+    layout.places[place].members.len() == 1
+}
+
+/// Whether the leaves cover `y`'s bytes exactly once.
+fn tiles(p: &Program, y: ValueId, leaves: &[(ValueId, ValueId, usize)]) -> bool {
+    let mut spans: Vec<(usize, usize)> = leaves
+        .iter()
+        .map(|&(w, _, off)| (off, off + p.values[w].ty.size_bytes()))
+        .collect();
+    spans.sort_unstable();
+    let mut next = 0;
+    for (s, e) in spans {
+        if s != next {
+            return false;
+        }
+        next = e;
+    }
+    next == p.values[y].ty.size_bytes()
+}
+
+/// Whether the kernel reads argument `arg` only element for element (no broadcast, no
+/// rope reading neighbours).
+fn read_elementwise(k: &llc_ir::Function, arg: NodeId) -> bool {
+    k.users(arg)
+        .into_iter()
+        .all(|u| k.node(u).op.is_elementwise())
+        && !matches!(k.node(arg).op, Op::Rope { .. })
+}

@@ -1,0 +1,251 @@
+//! The result of partitioning: an ordered program of kernel launches and GEMM library
+//! calls over named buffers, with views and placement constraints, before any address is
+//! chosen (that is [`crate::memplan`]'s job).
+
+use llc_ir::plan::KernelClass;
+use llc_ir::{ArgRole, DType, Function, TensorType};
+
+/// Index of a [`Value`] in [`Program::values`].
+pub type ValueId = usize;
+
+/// One tensor the program names.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Value {
+    /// The IR value's name (or a generated one for packs).
+    pub name: String,
+    pub ty: TensorType,
+    pub kind: ValueKind,
+}
+
+/// Where a value's bytes come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ValueKind {
+    /// A function argument, in its role's persistent region.
+    Arg(ArgRole),
+    /// Written by exactly one step; lives in the activation region.
+    Computed,
+    /// The memory of `base` starting `byte_offset` bytes in (a reshape, a contiguous
+    /// slice, a concat of adjacent buffers, a result computed in place). The bytes may
+    /// run past `base` into the next members of its [`Program::blocks`] entry.
+    View { base: ValueId, byte_offset: usize },
+}
+
+/// One distinct kernel: an IR function whose arguments are the buffers it reads and whose
+/// results are the buffers it writes.
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    /// Unique, derived from the class, the main op and the fingerprint.
+    pub name: String,
+    pub class: KernelClass,
+    /// Named `name`; arguments `in0..`, values `v0..` in topological order.
+    pub func: Function,
+    /// Structural hash of `func` (taken before it was named).
+    pub fingerprint: u64,
+}
+
+/// A (batched) GEMM in row-major terms; see [`llc_ir::plan::GemmDesc`] for the meaning of
+/// each field. Strides and leading dimensions are in elements.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Gemm {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub batch: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+    pub lda: usize,
+    pub ldb: usize,
+    pub ldc: usize,
+    pub stride_a: usize,
+    pub stride_b: usize,
+    pub stride_c: usize,
+    pub dtype: DType,
+    pub a: ValueId,
+    pub b: ValueId,
+    pub c: ValueId,
+}
+
+impl Gemm {
+    /// Floating-point operations (two per multiply-add).
+    pub fn flops(&self) -> u64 {
+        2 * (self.m * self.n * self.k * self.batch) as u64
+    }
+}
+
+/// One step of the program.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// Launch `kernel` (an index into [`Program::kernels`]) reading `inputs` (in the
+    /// kernel's argument order) and writing `outputs` (in its result order). With
+    /// `zero_outputs`, the outputs are zeroed first (the kernel accumulates into them).
+    Kernel {
+        kernel: usize,
+        inputs: Vec<ValueId>,
+        outputs: Vec<ValueId>,
+        zero_outputs: bool,
+    },
+    Gemm(Gemm),
+    /// Copy `src` into `dst` (same size): writes back an update that is not computed in
+    /// place. Always at the end of the program.
+    Copy {
+        src: ValueId,
+        dst: ValueId,
+    },
+}
+
+impl Step {
+    /// Values the step reads.
+    pub fn reads(&self) -> Vec<ValueId> {
+        match self {
+            Step::Kernel { inputs, .. } => inputs.clone(),
+            Step::Gemm(g) => vec![g.a, g.b],
+            Step::Copy { src, .. } => vec![*src],
+        }
+    }
+
+    /// Values the step writes.
+    pub fn writes(&self) -> Vec<ValueId> {
+        match self {
+            Step::Kernel { outputs, .. } => outputs.clone(),
+            Step::Gemm(g) => vec![g.c],
+            Step::Copy { dst, .. } => vec![*dst],
+        }
+    }
+}
+
+/// A function result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramOutput {
+    pub name: String,
+    pub value: ValueId,
+    /// The argument value this result is the next value of.
+    pub updates: Option<ValueId>,
+}
+
+/// A partitioned function.
+#[derive(Clone, Debug)]
+pub struct Program {
+    /// The function as partitioned (after attention lowering and packing), for printing
+    /// as `step.ir` and for checking against the interpreter.
+    pub func: Function,
+    pub values: Vec<Value>,
+    /// Distinct kernels, each once.
+    pub kernels: Vec<Kernel>,
+    /// Steps in a valid order (the function's topological order).
+    pub steps: Vec<Step>,
+    /// Placement constraints: each entry lists root values (arguments or computed
+    /// values, never views) that must lie back to back, in this order, with no padding.
+    /// A root is in at most one block.
+    pub blocks: Vec<Vec<ValueId>>,
+    /// The argument values, in the function's argument order.
+    pub args: Vec<ValueId>,
+    /// The results, in the function's result order.
+    pub outputs: Vec<ProgramOutput>,
+}
+
+/// Counts for reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProgramCounts {
+    pub launches: usize,
+    pub gemms: usize,
+    pub copies: usize,
+    pub distinct_kernels: usize,
+    /// Launches by kernel class, in [`KernelClass`] order.
+    pub launches_by_class: Vec<(KernelClass, usize)>,
+    pub views: usize,
+}
+
+impl Program {
+    /// Follow views to the value that owns the bytes: `(root, byte offset into it)`.
+    pub fn root(&self, mut v: ValueId) -> (ValueId, usize) {
+        let mut off = 0;
+        while let ValueKind::View { base, byte_offset } = self.values[v].kind {
+            off += byte_offset;
+            v = base;
+        }
+        (v, off)
+    }
+
+    /// The step that writes each value, if any (arguments and views have none).
+    pub fn producers(&self) -> Vec<Option<usize>> {
+        let mut p = vec![None; self.values.len()];
+        for (i, s) in self.steps.iter().enumerate() {
+            if let Step::Copy { .. } = s {
+                continue;
+            }
+            for w in s.writes() {
+                p[w] = Some(i);
+            }
+        }
+        p
+    }
+
+    /// Launch, GEMM, copy and view counts.
+    pub fn counts(&self) -> ProgramCounts {
+        let mut c = ProgramCounts {
+            distinct_kernels: self.kernels.len(),
+            ..Default::default()
+        };
+        let classes = [
+            KernelClass::Elementwise,
+            KernelClass::Row,
+            KernelClass::Reduction,
+            KernelClass::Single,
+        ];
+        let mut by_class = vec![0usize; classes.len()];
+        for s in &self.steps {
+            match s {
+                Step::Kernel { kernel, .. } => {
+                    c.launches += 1;
+                    let k = self.kernels[*kernel].class;
+                    if let Some(i) = classes.iter().position(|&x| x == k) {
+                        by_class[i] += 1;
+                    }
+                }
+                Step::Gemm(_) => c.gemms += 1,
+                Step::Copy { .. } => c.copies += 1,
+            }
+        }
+        c.launches_by_class = classes.into_iter().zip(by_class).collect();
+        c.views = self
+            .values
+            .iter()
+            .filter(|v| matches!(v.kind, ValueKind::View { .. }))
+            .count();
+        c
+    }
+
+    /// GEMM FLOPs plus one FLOP per element each kernel op produces: an estimate for
+    /// reports.
+    pub fn flops(&self) -> u64 {
+        self.steps
+            .iter()
+            .map(|s| match s {
+                Step::Gemm(g) => g.flops(),
+                Step::Kernel { kernel, .. } => {
+                    let f = &self.kernels[*kernel].func;
+                    f.node_ids()
+                        .filter(|&n| !matches!(f.node(n).op, llc_ir::Op::Arg { .. }))
+                        .map(|n| f.ty(n).numel() as u64)
+                        .sum()
+                }
+                Step::Copy { .. } => 0,
+            })
+            .sum()
+    }
+
+    /// Bytes each step reads and writes, summed over steps: the traffic a step costs if
+    /// nothing stays in cache.
+    pub fn bytes_moved(&self) -> u64 {
+        self.steps
+            .iter()
+            .map(|s| {
+                s.reads()
+                    .into_iter()
+                    .chain(s.writes())
+                    .map(|v| self.values[v].ty.size_bytes() as u64)
+                    .sum::<u64>()
+            })
+            .sum()
+    }
+}

@@ -1,0 +1,127 @@
+//! A plan's GEMM descriptor run on the CPU with matrixmultiply, reading and writing the
+//! arena through the descriptor's leading dimensions, batch strides and transposes
+//! exactly as a GPU library would. f32 runs in f32 (`sgemm`); other float types run in
+//! f64 and are rounded to their dtype on the way back.
+
+use super::arena::Arena;
+use crate::error::{Result, RuntimeError};
+use crate::tensor::Tensor;
+use llc_ir::DType;
+use llc_ir::plan::GemmDesc;
+
+/// `(row stride, column stride)` of `op(X)` for a row-major operand with leading dim `ld`.
+fn strides(trans: bool, ld: u64) -> (isize, isize) {
+    if trans {
+        (1, ld as isize)
+    } else {
+        (ld as isize, 1)
+    }
+}
+
+fn check(g: &GemmDesc) -> Result<()> {
+    let elem = g.dtype.size_bytes() as u64;
+    let (ra, ca) = if g.trans_a { (g.k, g.m) } else { (g.m, g.k) };
+    let (rb, cb) = if g.trans_b { (g.n, g.k) } else { (g.k, g.n) };
+    for (what, rows, cols, ld, stride, bytes) in [
+        ("A", ra, ca, g.lda, g.stride_a, g.a.bytes),
+        ("B", rb, cb, g.ldb, g.stride_b, g.b.bytes),
+        ("C", g.m, g.n, g.ldc, g.stride_c, g.c.bytes),
+    ] {
+        let extent = g.batch.saturating_sub(1) * stride + rows.saturating_sub(1) * ld + cols;
+        if ld < cols || extent * elem > bytes {
+            return Err(RuntimeError::Plan(format!(
+                "gemm %{}: operand {what} ({rows}x{cols}, ld {ld}, batch stride {stride}) runs past its {bytes}-byte buffer",
+                g.name
+            )));
+        }
+    }
+    if !g.dtype.is_float() {
+        return Err(RuntimeError::Plan(format!(
+            "gemm %{} has non-float dtype {}",
+            g.name, g.dtype
+        )));
+    }
+    Ok(())
+}
+
+/// Run one GEMM step against the arena.
+pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
+    check(g)?;
+    let (m, n, k) = (g.m as usize, g.n as usize, g.k as usize);
+    let (rsa, csa) = strides(g.trans_a, g.lda);
+    let (rsb, csb) = strides(g.trans_b, g.ldb);
+    let (rsc, csc) = (g.ldc as isize, 1isize);
+    if g.dtype == DType::F32 {
+        let a = arena.f32s(&g.a)?;
+        let b = arena.f32s(&g.b)?;
+        let mut c = if g.beta != 0.0 {
+            arena.f32s(&g.c)?
+        } else {
+            vec![0f32; (g.c.bytes / 4) as usize]
+        };
+        for i in 0..g.batch as usize {
+            let (oa, ob, oc) = (
+                i * g.stride_a as usize,
+                i * g.stride_b as usize,
+                i * g.stride_c as usize,
+            );
+            // SAFETY: `check` proved every addressed element of A, B and C lies inside
+            // these buffers (the same extents as the arena references).
+            unsafe {
+                matrixmultiply::sgemm(
+                    m,
+                    k,
+                    n,
+                    g.alpha as f32,
+                    a.as_ptr().add(oa),
+                    rsa,
+                    csa,
+                    b.as_ptr().add(ob),
+                    rsb,
+                    csb,
+                    g.beta as f32,
+                    c.as_mut_ptr().add(oc),
+                    rsc,
+                    csc,
+                );
+            }
+        }
+        let t = Tensor::from_f32([c.len()], c)?;
+        return arena.write(&g.c, DType::F32, &t);
+    }
+    let a = arena.f64s(&g.a, g.dtype)?;
+    let b = arena.f64s(&g.b, g.dtype)?;
+    let mut c = if g.beta != 0.0 {
+        arena.f64s(&g.c, g.dtype)?
+    } else {
+        vec![0f64; (g.c.bytes / g.dtype.size_bytes() as u64) as usize]
+    };
+    for i in 0..g.batch as usize {
+        let (oa, ob, oc) = (
+            i * g.stride_a as usize,
+            i * g.stride_b as usize,
+            i * g.stride_c as usize,
+        );
+        // SAFETY: as above.
+        unsafe {
+            matrixmultiply::dgemm(
+                m,
+                k,
+                n,
+                g.alpha,
+                a.as_ptr().add(oa),
+                rsa,
+                csa,
+                b.as_ptr().add(ob),
+                rsb,
+                csb,
+                g.beta,
+                c.as_mut_ptr().add(oc),
+                rsc,
+                csc,
+            );
+        }
+    }
+    let t = Tensor::from_f64([c.len()], c)?;
+    arena.write(&g.c, g.dtype, &t)
+}
