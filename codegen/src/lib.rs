@@ -1,1 +1,198 @@
-//! llc-codegen: lowers kernels through MLIR to PTX.
+//! llc-codegen: kernels of a partitioned training step, through MLIR (melior), to PTX.
+//!
+//! The partitioner hands over each kernel as an [`llc_ir::Function`] (arguments: the
+//! buffers it reads; outputs: the buffers it writes; static shapes). [`compile_kernels`]
+//! emits every *distinct* kernel once (dedupe by [`kernel_fingerprint`]'s canonical form,
+//! so 80 identical layers share one set of kernels) as a `gpu.func` in the `arith`,
+//! `math`, `memref`, `vector`, `scf` and `gpu` dialects, puts them all in one
+//! `gpu.module`, lowers it with one pass pipeline to NVVM and PTX for the chosen
+//! [`Target`], and says for each spec which entries to launch, how, and with which
+//! buffers. Math functions are our own NVVM-intrinsic definitions (see
+//! `emit::libdevice` for their accuracy), so no CUDA toolkit is needed.
+//!
+//! # Kernel classes ([`supports`] checks these rules and says which one applies)
+//!
+//! First every fused op except `rope` is rewritten into primitive ops (`decompose`):
+//! `rms_norm` and `softmax` and the rest become elementwise ops plus reductions over the
+//! last axis. Ops allowed in a kernel: arguments (role `input`), `full`, `iota`, unary,
+//! binary, compare, `select`, `cast`, `broadcast`, `reshape`, `reduce_sum`/`reduce_max`
+//! over any axes, `rope`, and the fused ops above; dtypes f32, bf16 and f16 (computed in
+//! f32, rounded after every op), i32 and bool (stored as one byte). Everything is
+//! addressed by linear index, so broadcasts and reshapes may appear anywhere. Then, going
+//! back from the outputs to the first reductions met:
+//!
+//! 1. **Elementwise** — no reductions; all outputs have the same element count `N`.
+//!    A grid-stride loop over `N`, 4 elements per thread step (one 16-byte vector load or
+//!    store wherever the index math proves it contiguous and aligned) when `N % 4 == 0`.
+//!    Multiple outputs (AdamW writes `p`, `m`, `v`) are computed in one loop.
+//! 2. **Row** — every such reduction is over a trailing run of axes with the same row
+//!    count `R` and row length `C` (so `reduce_*` over `[last]`, or over all axes with
+//!    `R = 1`); every output has `R·C` elements or `R`. One block per row; reductions
+//!    nested inside them with the same `(R, C)` (softmax's max then sum) are earlier passes
+//!    over the row; block reductions use `gpu.all_reduce` (warp shuffles plus shared
+//!    memory). A reduction's result may only be read in its own row.
+//! 3. **Reduction** — the reductions share one operand shape and axis set that is not a
+//!    row (`[N, D] → [D]`, leading axes), or are a row reduction over few, long rows
+//!    whose outputs are per row (a sum to a scalar); every output has as many elements
+//!    as the reduction result. One block per output, or per 32 outputs when the kept axes
+//!    are the trailing ones (coalesced column sums); with fewer than 256 blocks, the
+//!    reduced elements are split over more blocks writing partials that a second launch
+//!    combines. A reduction nested in another of a different shape (the row statistics
+//!    inside `rms_norm_grad_w`, per-row losses summed to the loss) is computed by an
+//!    earlier launch into a scratch buffer.
+//!
+//! Outputs whose top reductions differ (a row-kernel output next to a column sum) are
+//! rejected: the partitioner splits them. `matmul`, `attention*`, `transpose`, `slice`,
+//! `concat`, `gather`, `scatter_add` and f64 are rejected with a message naming the value.
+//!
+//! # Buffers
+//!
+//! Kernel parameters are bare device pointers (`use-bare-ptr-memref-call-conv`) to dense
+//! row-major buffers, at least 16-byte aligned. An output may share its buffer with an
+//! input that it reads only at its own element (in-place AdamW), except through `rope`,
+//! whose elements read their pair partner.
+//!
+//! The same kernels can be emitted for the CPU ([`cpu`]), which runs them through MLIR's
+//! execution engine to check the index math and arithmetic on a machine without a GPU.
+
+mod api;
+pub mod cpu;
+mod decompose;
+mod emit;
+mod error;
+mod fingerprint;
+mod index;
+mod mlir;
+mod plan;
+pub mod ptxas;
+mod target;
+
+pub use api::{
+    CompiledKernel, CompiledModule, KernelClass, KernelLaunch, KernelSpec, Launch, ParamInfo,
+};
+pub use emit::flavor::Flavor;
+pub use error::{CodegenError, Result};
+pub use fingerprint::kernel_fingerprint;
+pub use target::Target;
+
+use emit::{KernelText, emit_stage, module_text};
+use fingerprint::Canonical;
+use llc_ir::Function;
+use plan::Plan;
+use std::collections::{HashMap, HashSet};
+
+/// Verify, decompose and plan one kernel.
+fn plan_kernel(name: &str, f: &Function) -> Result<Plan> {
+    llc_ir::verify_function(f, &Default::default()).map_err(|source| CodegenError::InvalidIr {
+        kernel: name.to_string(),
+        source,
+    })?;
+    let d = decompose::decompose(f)?;
+    plan::plan(name, &d)
+}
+
+/// Which strategy compiles `f`, or why none does (the message names the value and the
+/// rule it breaks). The partitioner calls this to keep kernels within what codegen can
+/// do; it runs everything up to (not including) MLIR, so a kernel it accepts compiles.
+pub fn supports(f: &Function) -> Result<KernelClass> {
+    let plan = plan_kernel(&f.name, f)?;
+    for (i, stage) in plan.stages.iter().enumerate() {
+        emit_stage(stage, &format!("check_{i}"), &f.name, Flavor::Gpu)?;
+    }
+    Ok(plan.class)
+}
+
+/// A valid, unique MLIR symbol for a kernel named `name`.
+fn entry_name(name: &str, taken: &mut HashSet<String>) -> String {
+    let mut base: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if !base.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        base = format!("k_{base}");
+    }
+    let mut cand = base.clone();
+    let mut n = 1;
+    while !taken.insert(cand.clone()) {
+        cand = format!("{base}_{n}");
+        n += 1;
+    }
+    cand
+}
+
+/// The launches (entries, texts) of one distinct kernel, in `flavor`.
+fn emit_kernel(
+    name: &str,
+    plan: &Plan,
+    flavor: Flavor,
+    taken: &mut HashSet<String>,
+) -> Result<(CompiledKernel, Vec<KernelText>)> {
+    let base = entry_name(name, taken);
+    let mut launches = Vec::new();
+    let mut texts = Vec::new();
+    for (i, stage) in plan.stages.iter().enumerate() {
+        let entry = if plan.stages.len() == 1 {
+            base.clone()
+        } else {
+            let e = format!("{base}_{i}");
+            taken.insert(e.clone());
+            e
+        };
+        let kt = emit_stage(stage, &entry, name, flavor)?;
+        launches.push(KernelLaunch {
+            entry,
+            launch: kt.launch,
+            params: stage.params.clone(),
+        });
+        texts.push(kt);
+    }
+    Ok((
+        CompiledKernel {
+            name: name.to_string(),
+            class: plan.class,
+            launches,
+            scratch: plan.scratch.clone(),
+        },
+        texts,
+    ))
+}
+
+/// Compile `kernels` for `target`: all distinct kernels in one `gpu.module`, one pass
+/// pipeline run, one PTX text. Identical kernels (same [`kernel_fingerprint`] canonical
+/// form) share their entries.
+pub fn compile_kernels(kernels: &[KernelSpec], target: Target) -> Result<CompiledModule> {
+    let mut distinct: HashMap<Canonical, CompiledKernel> = HashMap::new();
+    let mut taken = HashSet::new();
+    let mut texts = Vec::new();
+    let mut out = Vec::new();
+    for spec in kernels {
+        let canon = fingerprint::canonical(spec.func);
+        if let Some(k) = distinct.get(&canon) {
+            out.push(CompiledKernel {
+                name: spec.name.clone(),
+                ..k.clone()
+            });
+            continue;
+        }
+        let plan = plan_kernel(&spec.name, spec.func)?;
+        let (k, t) = emit_kernel(&spec.name, &plan, Flavor::Gpu, &mut taken)?;
+        texts.extend(t);
+        distinct.insert(canon, k.clone());
+        out.push(k);
+    }
+    let entries = texts.len();
+    let text = module_text(&texts, Flavor::Gpu, target);
+    mlir::with_context(|ctx| {
+        let mut module = mlir::parse(ctx, &text)?;
+        let printed = module.as_operation().to_string();
+        mlir::run_pipeline(ctx, &mut module, mlir::GPU_PIPELINE)?;
+        let ptx = mlir::extract_ptx(&module)?;
+        Ok(CompiledModule {
+            target,
+            ptx,
+            mlir: printed,
+            kernels: out,
+            entries,
+        })
+    })
+}

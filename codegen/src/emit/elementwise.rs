@@ -1,0 +1,62 @@
+//! The elementwise strategy: a grid-stride loop over the output elements.
+//!
+//! Thread `t` of `T` handles element groups `t, t + T, …`; a group is `width` (4 when the
+//! element count allows) consecutive elements, loaded and stored as one 16-byte vector
+//! wherever the index math proves the access contiguous and aligned. Consecutive threads
+//! take consecutive groups, so every warp access is coalesced. Values that do not depend
+//! on the element (scalar arguments such as a learning rate) are loaded once, before the
+//! loop.
+
+use crate::emit::flavor::Dim;
+use crate::emit::kernel::Kernel;
+use crate::error::Result;
+use crate::index::{Ix, Var};
+
+/// Threads per block.
+const BLOCK: usize = 256;
+/// At most this many blocks; the grid-stride loop covers the rest.
+const MAX_BLOCKS: usize = 2048;
+
+/// Emit an elementwise kernel over `n` elements per output.
+pub(crate) fn emit(k: &mut Kernel, n: usize, width: usize) -> Result<()> {
+    let groups = n / width;
+    let block = k.block_shape(BLOCK as u32, 1);
+    let grid = match k.flavor {
+        crate::emit::flavor::Flavor::Gpu => groups.div_ceil(BLOCK).clamp(1, MAX_BLOCKS),
+        crate::emit::flavor::Flavor::Cpu => 1,
+    };
+    k.set_launch([grid as u32, 1, 1], block);
+    let tid = k.thread_id(Dim::X);
+    let bid = k.block_id(Dim::X);
+    let bdim = k.block_dim(Dim::X);
+    let gdim = k.grid_dim(Dim::X);
+    let first = k.fop("muli", &bid, &bdim);
+    let first = k.fop("addi", &first, &tid);
+    let step = k.fop("muli", &gdim, &bdim);
+
+    let group = Ix::var(Var::Group, groups).scale(width as i64);
+    let outputs: Vec<_> = k.f.outputs().iter().map(|o| o.node).collect();
+    let roots: Vec<_> = outputs
+        .iter()
+        .flat_map(|&o| {
+            let group = &group;
+            (0..width).map(move |l| (o, group.add_konst(l as i64)))
+        })
+        .collect();
+    k.hoist(&roots, Var::Group)?;
+    k.for_each(Var::Group, groups, &first, &step, |k| {
+        // every output is computed before any is stored, so an output may share its
+        // buffer with an input read at the same element
+        let mut all = Vec::new();
+        for &o in &outputs {
+            let vals = (0..width)
+                .map(|l| k.eval(o, &group.add_konst(l as i64)))
+                .collect::<Result<Vec<_>>>()?;
+            all.push(vals);
+        }
+        for (j, vals) in all.into_iter().enumerate() {
+            k.store(k.output_param(j), &group, &vals)?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,199 @@
+//! GPU and CPU flavors of the same kernel.
+//!
+//! The strategies write kernels against a handful of parallel primitives (thread, block
+//! and grid ids and sizes, block-wide reductions, barriers, shared memory). The GPU
+//! flavor maps them to the `gpu` dialect inside a `gpu.func`. The CPU flavor makes a
+//! `func.func` that runs every block in turn with one thread per block: ids are the
+//! loops' induction variables or 0, sizes are 1, a block reduction of one thread is the
+//! value itself, barriers vanish and shared memory is a stack buffer. The generated
+//! index math, loads, stores and arithmetic are the same text in both, so running the
+//! CPU flavor checks them numerically on a machine without a GPU.
+
+use crate::api::Launch;
+use crate::emit::kernel::Kernel;
+use crate::emit::text::{Sty, Val};
+use llc_ir::ReduceKind;
+
+/// Which machine a kernel's text is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Flavor {
+    /// A `gpu.func` in a `gpu.module`, lowered to PTX.
+    Gpu,
+    /// A `func.func` run by MLIR's execution engine, for numeric checks.
+    Cpu,
+}
+
+/// A launch dimension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Dim {
+    X,
+    Y,
+}
+
+impl Dim {
+    fn name(self) -> &'static str {
+        match self {
+            Dim::X => "x",
+            Dim::Y => "y",
+        }
+    }
+}
+
+impl Kernel<'_> {
+    /// The block shape a strategy asks for, as this flavor runs it (1×1 on the CPU).
+    pub(crate) fn block_shape(&self, x: u32, y: u32) -> [u32; 3] {
+        match self.flavor {
+            Flavor::Gpu => [x, y, 1],
+            Flavor::Cpu => [1, 1, 1],
+        }
+    }
+
+    /// Record the launch configuration (the CPU flavor loops over the grid).
+    pub(crate) fn set_launch(&mut self, grid: [u32; 3], block: [u32; 3]) {
+        self.launch = Launch {
+            grid,
+            block,
+            shared_mem_bytes: 0,
+        };
+    }
+
+    fn hw(&mut self, op: &str, dim: Dim) -> Val {
+        let key = format!("{op} {}", dim.name());
+        if let Some(v) = self.hw.get(&key) {
+            return v.clone();
+        }
+        let v = self.w.prelude_op(Sty::Index, &key);
+        self.hw.insert(key, v.clone());
+        v
+    }
+
+    /// This thread's index in its block.
+    pub(crate) fn thread_id(&mut self, dim: Dim) -> Val {
+        match self.flavor {
+            Flavor::Gpu => self.hw("gpu.thread_id", dim),
+            Flavor::Cpu => self.w.index(0),
+        }
+    }
+
+    /// This block's index in the grid.
+    pub(crate) fn block_id(&mut self, dim: Dim) -> Val {
+        match self.flavor {
+            Flavor::Gpu => self.hw("gpu.block_id", dim),
+            Flavor::Cpu => Val {
+                name: format!("%block_{}", dim.name()),
+                ty: Sty::Index,
+            },
+        }
+    }
+
+    /// Threads per block.
+    pub(crate) fn block_dim(&mut self, dim: Dim) -> Val {
+        match self.flavor {
+            Flavor::Gpu => self.hw("gpu.block_dim", dim),
+            Flavor::Cpu => self.w.index(1),
+        }
+    }
+
+    /// Blocks in the grid.
+    pub(crate) fn grid_dim(&mut self, dim: Dim) -> Val {
+        match self.flavor {
+            Flavor::Gpu => self.hw("gpu.grid_dim", dim),
+            Flavor::Cpu => {
+                let g = self.launch.grid[if dim == Dim::X { 0 } else { 1 }];
+                self.w.index(g as i64)
+            }
+        }
+    }
+
+    /// The reduction of `v` over every thread of the block (all threads get it).
+    pub(crate) fn block_reduce(&mut self, kind: ReduceKind, v: Val) -> Val {
+        match self.flavor {
+            Flavor::Cpu => v,
+            Flavor::Gpu => {
+                let op = match (kind, v.ty.is_float()) {
+                    (ReduceKind::Sum, _) => "add",
+                    (ReduceKind::Max, true) => "maximumf",
+                    (ReduceKind::Max, false) => "maxsi",
+                };
+                let t = v.ty.mlir();
+                self.w.op(
+                    v.ty,
+                    &format!(
+                        "gpu.all_reduce {op} {} uniform {{}} : ({t}) -> ({t})",
+                        v.name
+                    ),
+                )
+            }
+        }
+    }
+
+    /// Wait until every thread of the block got here (shared memory is then visible).
+    pub(crate) fn barrier(&mut self) {
+        if self.flavor == Flavor::Gpu {
+            self.w.line("gpu.barrier");
+        }
+    }
+
+    /// A block-shared buffer of `len` elements of `ty`.
+    pub(crate) fn shared(&mut self, len: usize, ty: Sty) -> (Val, String) {
+        let mty = match self.flavor {
+            Flavor::Gpu => format!("memref<{len}x{}, #gpu.address_space<workgroup>>", ty.mlir()),
+            Flavor::Cpu => format!("memref<{len}x{}>", ty.mlir()),
+        };
+        let v = match self.flavor {
+            Flavor::Gpu => {
+                let name = format!("%shared{}", self.shared.len());
+                self.shared.push(format!("{name} : {mty}"));
+                Val {
+                    name,
+                    ty: Sty::Index,
+                }
+            }
+            Flavor::Cpu => self
+                .w
+                .prelude_op(Sty::Index, &format!("memref.alloca() : {mty}")),
+        };
+        (v, mty)
+    }
+
+    /// The complete function text: signature, body and, for the CPU, the block loops.
+    pub(crate) fn function_text(&mut self) -> String {
+        let params: Vec<String> = self
+            .params
+            .iter()
+            .map(|p| format!("{}: {}", p.name, p.mlir_type()))
+            .collect();
+        let params = params.join(", ");
+        match self.flavor {
+            Flavor::Gpu => {
+                let wg = if self.shared.is_empty() {
+                    String::new()
+                } else {
+                    format!(" workgroup({})", self.shared.join(", "))
+                };
+                let [bx, by, bz] = self.launch.block;
+                format!(
+                    "gpu.func @{}({params}){wg} kernel attributes {{known_block_size = array<i32: {bx}, {by}, {bz}>}} {{\n{}  gpu.return\n}}\n",
+                    self.entry,
+                    self.w.finish(1)
+                )
+            }
+            Flavor::Cpu => {
+                let [gx, gy, _] = self.launch.grid;
+                let zero = self.w.index(0);
+                let one = self.w.index(1);
+                let gx = self.w.index(gx as i64);
+                let gy = self.w.index(gy as i64);
+                let (prelude, body) = self.w.finish_parts(1, 3);
+                format!(
+                    "func.func @{}({params}) {{\n{prelude}  scf.for %block_y = {z} to {gy} step {o} {{\n    scf.for %block_x = {z} to {gx} step {o} {{\n{body}    }}\n  }}\n  return\n}}\n",
+                    self.entry,
+                    z = zero.name,
+                    o = one.name,
+                    gy = gy.name,
+                    gx = gx.name,
+                )
+            }
+        }
+    }
+}

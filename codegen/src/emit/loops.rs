@@ -1,0 +1,116 @@
+//! Structured control flow: `scf.for` loops (plain and folding accumulators) and
+//! `scf.if` regions, each with its own memo scope.
+
+use crate::emit::kernel::Kernel;
+use crate::emit::text::Val;
+use crate::error::Result;
+use crate::index::Var;
+
+impl Kernel<'_> {
+    /// `scf.for var = lb to extent step step { body }`, with `var` bound inside.
+    pub(crate) fn for_each(
+        &mut self,
+        var: Var,
+        extent: usize,
+        lb: &Val,
+        step: &Val,
+        body: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        let ub = self.w.index(extent as i64);
+        let iv = self.w.fresh();
+        self.w.open(&format!(
+            "scf.for {iv} = {} to {} step {} {{",
+            lb.name, ub.name, step.name
+        ));
+        self.bind_var(
+            var,
+            Val {
+                name: iv,
+                ty: crate::emit::text::Sty::Index,
+            },
+        );
+        self.push_scope();
+        let r = body(self);
+        self.pop_scope();
+        self.w.close("");
+        r
+    }
+
+    /// Like [`Kernel::for_each`], threading accumulators: `body` gets their current
+    /// values and returns the next ones; returns the final values.
+    pub(crate) fn for_fold(
+        &mut self,
+        var: Var,
+        extent: usize,
+        lb: &Val,
+        step: &Val,
+        inits: Vec<Val>,
+        body: impl FnOnce(&mut Self, Vec<Val>) -> Result<Vec<Val>>,
+    ) -> Result<Vec<Val>> {
+        let ub = self.w.index(extent as i64);
+        let iv = self.w.fresh();
+        let res = self.w.fresh();
+        let accs: Vec<Val> = inits
+            .iter()
+            .map(|v| Val {
+                name: self.w.fresh(),
+                ty: v.ty,
+            })
+            .collect();
+        let iter_args: Vec<String> = accs
+            .iter()
+            .zip(&inits)
+            .map(|(a, i)| format!("{} = {}", a.name, i.name))
+            .collect();
+        let tys: Vec<&str> = inits.iter().map(|v| v.ty.mlir()).collect();
+        self.w.open(&format!(
+            "{res}:{} = scf.for {iv} = {} to {} step {} iter_args({}) -> ({}) {{",
+            inits.len(),
+            lb.name,
+            ub.name,
+            step.name,
+            iter_args.join(", "),
+            tys.join(", ")
+        ));
+        self.bind_var(
+            var,
+            Val {
+                name: iv,
+                ty: crate::emit::text::Sty::Index,
+            },
+        );
+        self.push_scope();
+        let next = body(self, accs);
+        self.pop_scope();
+        let next = next?;
+        let names: Vec<&str> = next.iter().map(|v| v.name.as_str()).collect();
+        self.w.line(&format!(
+            "scf.yield {} : {}",
+            names.join(", "),
+            tys.join(", ")
+        ));
+        self.w.close("");
+        Ok(inits
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Val {
+                name: format!("{res}#{i}"),
+                ty: v.ty,
+            })
+            .collect())
+    }
+
+    /// `scf.if cond { body }`.
+    pub(crate) fn when(
+        &mut self,
+        cond: &Val,
+        body: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
+        self.w.open(&format!("scf.if {} {{", cond.name));
+        self.push_scope();
+        let r = body(self);
+        self.pop_scope();
+        self.w.close("");
+        r
+    }
+}

@@ -1,0 +1,35 @@
+//! The codegen crate's error type.
+
+use thiserror::Error;
+
+/// Everything that can go wrong turning kernels into PTX.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum CodegenError {
+    /// The kernel uses something no strategy handles; the message names the value and
+    /// why, so the partitioner can cut the kernel differently.
+    #[error("kernel `{kernel}`: {msg}")]
+    Unsupported { kernel: String, msg: String },
+    /// The kernel function itself is malformed (it does not verify).
+    #[error("kernel `{kernel}`: invalid IR: {source}")]
+    InvalidIr {
+        kernel: String,
+        #[source]
+        source: llc_ir::IrError,
+    },
+    /// A `--target` spelling that is not a supported GPU.
+    #[error("unknown target `{0}`: expected sm_80 or sm_90")]
+    UnknownTarget(String),
+    /// MLIR rejected the generated module or a pass failed; carries MLIR's diagnostics.
+    /// This is a bug in the generator, never the user's input.
+    #[error("MLIR {stage} failed: {diagnostics}")]
+    Mlir { stage: String, diagnostics: String },
+    /// ptxas is missing or rejected the PTX.
+    #[error("ptxas: {0}")]
+    Ptxas(String),
+    /// Running a kernel on the CPU (the numeric check flavor) failed.
+    #[error("CPU kernel run: {0}")]
+    Cpu(String),
+}
+
+/// Shorthand used throughout the crate.
+pub type Result<T, E = CodegenError> = std::result::Result<T, E>;
