@@ -60,6 +60,9 @@ pub enum RuntimeError {
     /// unknown argument, a value that does not fit its buffer).
     #[error("plan: {0}")]
     Plan(String),
+    /// The CUDA backend failed (no GPU, wrong target, out of memory, a failed kernel).
+    #[error("cuda: {0}")]
+    Cuda(#[from] crate::cuda::CudaError),
 }
 
 /// Result alias for the runtime crate.

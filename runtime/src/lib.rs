@@ -1,5 +1,6 @@
 //! llc-runtime: executes IR on the CPU (reference interpreter) and on CUDA GPUs.
 
+pub mod cuda;
 pub mod error;
 pub mod init;
 pub mod interp;

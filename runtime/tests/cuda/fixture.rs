@@ -1,0 +1,76 @@
+//! A real compiled-step plan without codegen: the tiny (or 15M) Llama step partitioned
+//! and memory-planned in-process, written as an artifact directory whose `kernels.ptx` is
+//! a stand-in: one empty entry per plan kernel with the plan's parameter count (enough
+//! for everything that reads the PTX's interface; nothing here launches it).
+
+use llc_ir::plan::Plan;
+use llc_ir::{Function, Module, print_module};
+use llc_models::{BuildOptions, LlamaConfig, build_forward};
+use llc_passes::memplan::{MemPlanOptions, PlanTarget, assemble_plan, cpu_launch, plan_memory};
+use llc_passes::partition::{PartitionOptions, partition};
+use llc_passes::{AutodiffOptions, OptimizerConfig, build_step, differentiate};
+use std::fmt::Write;
+use std::path::Path;
+
+/// The step function of `preset` at `batch x seq`.
+pub fn step_function(preset: &str, batch: usize, seq: usize) -> Function {
+    let cfg = LlamaConfig::preset(preset).unwrap();
+    let m = build_forward(&cfg, &BuildOptions::new(batch, seq)).unwrap();
+    let fwd = m.function("forward").unwrap();
+    let opts = AutodiffOptions::default();
+    let (fb, _) = differentiate(fwd, &opts.loss, &opts.output_function).unwrap();
+    let (step, _) = build_step(&fb, &OptimizerConfig::default()).unwrap();
+    step
+}
+
+/// A PTX module with one entry per plan kernel, taking the plan's number of pointers.
+pub fn stand_in_ptx(plan: &Plan, target: &str) -> String {
+    let mut s = format!(".version 8.5\n.target {target}\n.address_size 64\n\n");
+    for k in &plan.kernels {
+        let params: Vec<String> = (0..k.params.len())
+            .map(|i| format!("\t.param .u64 .ptr .align 1 {}_param_{i}", k.name))
+            .collect();
+        let _ = write!(
+            s,
+            ".visible .entry {}(\n{}\n)\n.maxntid 1024, 1, 1\n{{\n\tret;\n}}\n\n",
+            k.name,
+            params.join(",\n")
+        );
+    }
+    s
+}
+
+/// Partition and plan `step` for `target`; write `plan.json`, `kernels.ir`, `step.ir`
+/// and the stand-in `kernels.ptx` into `dir`. Returns the plan.
+pub fn write_artifact(step: &Function, target: &str, dir: &Path) -> Plan {
+    let prog = partition(step, &PartitionOptions::default()).unwrap();
+    let mp = plan_memory(&prog, &MemPlanOptions::default()).unwrap();
+    let plan = assemble_plan(
+        &prog,
+        &mp,
+        &PlanTarget {
+            target: target.into(),
+            launch: &cpu_launch,
+        },
+    );
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("plan.json"), plan.to_json()).unwrap();
+    let kernels = Module {
+        functions: prog.kernels.iter().map(|k| k.func.clone()).collect(),
+    };
+    std::fs::write(dir.join("kernels.ir"), print_module(&kernels)).unwrap();
+    let steps = Module {
+        functions: vec![step.clone()],
+    };
+    std::fs::write(dir.join("step.ir"), print_module(&steps)).unwrap();
+    std::fs::write(dir.join("kernels.ptx"), stand_in_ptx(&plan, target)).unwrap();
+    plan
+}
+
+/// The tiny preset's step (batch 2 x 16) as an artifact in a fresh temporary directory.
+pub fn tiny_artifact() -> (tempfile::TempDir, Plan, Function) {
+    let dir = tempfile::tempdir().unwrap();
+    let step = step_function("tiny", 2, 16);
+    let plan = write_artifact(&step, "sm_90", dir.path());
+    (dir, plan, step)
+}

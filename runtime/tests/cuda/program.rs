@@ -1,0 +1,162 @@
+//! The plan resolved for a GPU without one: every kernel found in the PTX with its
+//! parameter count, launch geometry within the device's limits, every GEMM expressible,
+//! memory needs summed, and each defect reported with its plan step and kernel.
+
+use crate::fixture::{stand_in_ptx, step_function, tiny_artifact, write_artifact};
+use llc_ir::plan::Step;
+use llc_runtime::cuda::program::{DeviceLimits, DeviceProgram, MemoryNeeds, Op, target_runs_on};
+use llc_runtime::cuda::ptx::PtxInfo;
+
+/// The error of a preparation that must fail (without printing the whole program).
+fn refused(r: Result<DeviceProgram, llc_runtime::cuda::CudaError>) -> String {
+    match r {
+        Ok(p) => panic!("prepared {} ops but should have failed", p.ops.len()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_tiny_step_resolves_for_an_h100() {
+    let (_dir, plan, _) = tiny_artifact();
+    let ptx = PtxInfo::parse(&stand_in_ptx(&plan, "sm_90")).unwrap();
+    let prog = DeviceProgram::prepare(&plan, &ptx, &DeviceLimits::sm90()).unwrap();
+    assert_eq!(prog.ops.len(), plan.steps.len());
+    let (launches, gemms, other) = prog.counts();
+    assert_eq!(launches, plan.stats.launches);
+    assert_eq!(gemms, plan.stats.gemms);
+    assert!(gemms > 0 && launches > 0);
+    assert_eq!(launches + gemms + other, plan.steps.len());
+    // Distinct kernels are loaded once each.
+    let mut names = prog.kernels.clone();
+    names.dedup();
+    assert_eq!(names.len(), prog.kernels.len());
+    for (op, step) in prog.ops.iter().zip(&plan.steps) {
+        match (&op.op, step) {
+            (Op::Launch { kernel, args, .. }, Step::Launch(l)) => {
+                assert_eq!(prog.kernels[*kernel], l.kernel);
+                assert_eq!(args.len(), l.inputs.len() + l.outputs.len());
+                assert_eq!(
+                    args[0],
+                    l.inputs.first().or(l.outputs.first()).unwrap().offset
+                );
+            }
+            (Op::Gemm(c), Step::Gemm(g)) => {
+                // Column-major: m and n swap, the operands swap.
+                assert_eq!((c.m, c.n, c.k), (g.n, g.m, g.k));
+                assert_eq!((c.a, c.b, c.c), (g.b.offset, g.a.offset, g.c.offset));
+            }
+            (Op::Memset { offset, .. }, Step::Memset { dst, .. }) => {
+                assert_eq!(*offset, dst.offset)
+            }
+            (Op::Copy { src, .. }, Step::Copy { src: s, .. }) => assert_eq!(*src, s.offset),
+            (o, s) => panic!("op {o:?} does not match step {s:?}"),
+        }
+    }
+    for w in &prog.warnings {
+        eprintln!("tiny plan warning: {w}");
+    }
+}
+
+#[test]
+fn memory_needs_are_the_arena_plus_workspace() {
+    let (_dir, plan, _) = tiny_artifact();
+    let n = MemoryNeeds::of(&plan);
+    assert_eq!(n.arena, plan.arena_bytes);
+    assert_eq!(n.param, plan.stats.param_bytes);
+    assert_eq!(n.activation, plan.stats.activation_bytes);
+    assert_eq!(n.param + n.state + n.input + n.activation, plan.arena_bytes);
+    assert!(n.total() > n.arena);
+    let e = n
+        .check_fits(n.total(), 80 << 30, "GPU")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("out of GPU memory") && e.contains("GEMM workspace"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_kernel_missing_from_the_ptx_is_named_with_its_step() {
+    let (_dir, plan, _) = tiny_artifact();
+    let victim = plan.kernels[1].name.clone();
+    let text =
+        stand_in_ptx(&plan, "sm_90").replace(&format!(".entry {victim}("), ".entry renamed(");
+    let ptx = PtxInfo::parse(&text).unwrap();
+    let e = refused(DeviceProgram::prepare(&plan, &ptx, &DeviceLimits::sm90()));
+    let first = plan
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::Launch(l) if l.kernel == victim))
+        .unwrap();
+    assert_eq!(
+        e,
+        format!("plan: step {first} (kernel {victim}): kernels.ptx has no entry of that name")
+    );
+}
+
+#[test]
+fn a_kernel_with_another_signature_is_refused() {
+    let (_dir, plan, _) = tiny_artifact();
+    let k = plan.kernels.iter().find(|k| k.params.len() >= 2).unwrap();
+    let text = stand_in_ptx(&plan, "sm_90").replacen(
+        &format!(
+            ",\n\t.param .u64 .ptr .align 1 {}_param_{}\n",
+            k.name,
+            k.params.len() - 1
+        ),
+        "\n",
+        1,
+    );
+    let ptx = PtxInfo::parse(&text).unwrap();
+    let e = refused(DeviceProgram::prepare(&plan, &ptx, &DeviceLimits::sm90()));
+    assert!(
+        e.contains(&format!(
+            "(kernel {}): the plan passes {} buffers but the PTX entry takes {} parameters",
+            k.name,
+            k.params.len(),
+            k.params.len() - 1
+        )),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_launch_beyond_the_kernels_thread_limit_is_refused() {
+    let (_dir, plan, _) = tiny_artifact();
+    let text = stand_in_ptx(&plan, "sm_90").replace(".maxntid 1024, 1, 1", ".maxntid 64, 1, 1");
+    let ptx = PtxInfo::parse(&text).unwrap();
+    let e = refused(DeviceProgram::prepare(&plan, &ptx, &DeviceLimits::sm90()));
+    assert!(
+        e.contains("has 256 threads but the kernel was compiled for at most [64, 1, 1]"),
+        "{e}"
+    );
+}
+
+#[test]
+fn targets_are_matched_to_devices() {
+    assert!(target_runs_on("sm_90", (9, 0)).is_ok());
+    assert_eq!(target_runs_on("sm_90", (8, 0)).unwrap_err(), "sm_80");
+    assert!(target_runs_on("cpu", (9, 0)).is_err());
+}
+
+#[test]
+fn the_15m_step_resolves_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let step = step_function("llama2-15m", 1, 32);
+    let plan = write_artifact(&step, "sm_90", dir.path());
+    let art = llc_runtime::cuda::Artifact::load(dir.path()).unwrap();
+    let prog = DeviceProgram::prepare(&plan, &art.ptx_info, &DeviceLimits::sm90()).unwrap();
+    assert_eq!(prog.ops.len(), plan.steps.len());
+    let shape = llc_runtime::cuda::flops::ModelShape::from_plan(&plan).unwrap();
+    assert_eq!(
+        (shape.layers, shape.d_model, shape.batch, shape.seq),
+        (6, 288, 1, 32)
+    );
+    // llama2.c's stories15M: tied embeddings, so every parameter counts in 6N.
+    assert_eq!(shape.params_matmul, shape.params_total);
+    assert!(
+        (15_000_000..16_000_000).contains(&shape.params_total),
+        "{shape:?}"
+    );
+}
