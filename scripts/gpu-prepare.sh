@@ -9,8 +9,9 @@
 # --no-default-features --features cuda), one compiled artifact per check/benchmark
 # configuration (plan.json, kernels.ptx, kernels.ir, step.ir: no weights; parameters are
 # initialised on the device machine from a seed) and the token shards of the training
-# run. Every PTX module is assembled with ptxas here first, so a PTX error shows up now
-# rather than in the device call.
+# run. Every PTX module is assembled with ptxas here into kernels.cubin, so a PTX error
+# shows up now rather than in the device call and the device loads kernels without JIT
+# (it falls back to the PTX if the cubin does not load).
 #
 # Environment: BUNDLE (gpu-bundle), TARGET (sm_90), LIMIT_MIB (48), VOCAB (512: the
 # tokenizer trained on the corpus), CORPUS (the fortunes files of Debian's fortunes-min,
@@ -66,7 +67,7 @@ for c in "${configs[@]}"; do
   done
 done
 
-step "ptxas: every kernel module assembles for $TARGET"
+step "ptxas: every kernel module assembles for $TARGET (kernels.cubin: no JIT on the device)"
 PTXAS=$(python3 - <<'PY'
 import os, site
 for d in site.getsitepackages() + [site.getusersitepackages()]:
@@ -78,8 +79,8 @@ PY
 )
 if [ -n "$PTXAS" ]; then
   for d in "$BUNDLE"/artifacts/*/; do
-    "$PTXAS" -arch="$TARGET" "$d/kernels.ptx" -o /dev/null
-    echo "ok $d"
+    "$PTXAS" -arch="$TARGET" "$d/kernels.ptx" -o "$d/kernels.cubin"
+    echo "ok $d ($(du -h "$d/kernels.cubin" | cut -f1) cubin)"
   done
 else
   echo "ptxas not found (scripts/setup.sh installs it); skipping the PTX check"

@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 pub const PLAN_FILE: &str = "plan.json";
 pub const PTX_FILE: &str = "kernels.ptx";
 pub const STEP_FILE: &str = "step.ir";
+/// Optional: `kernels.ptx` assembled ahead of time for the plan's target (ptxas), which
+/// the backend loads instead of JIT-compiling the PTX.
+pub const CUBIN_FILE: &str = "kernels.cubin";
 
 /// A loaded artifact.
 #[derive(Clone, Debug)]
@@ -29,6 +32,8 @@ pub struct Artifact {
     pub ptx_info: PtxInfo,
     /// The function of `step.ir` the plan executes, when the artifact has `step.ir`.
     pub step: Option<Function>,
+    /// `kernels.cubin`, when the artifact has one.
+    pub cubin: Option<Vec<u8>>,
 }
 
 fn artifact_err(path: &Path, detail: impl ToString) -> CudaError {
@@ -73,12 +78,23 @@ impl Artifact {
         } else {
             None
         };
+        let cubin_path = dir.join(CUBIN_FILE);
+        let cubin = if cubin_path.exists() {
+            let bytes = std::fs::read(&cubin_path).map_err(|e| artifact_err(&cubin_path, e))?;
+            if !bytes.starts_with(b"\x7fELF") {
+                return Err(artifact_err(&cubin_path, "is not an ELF cubin"));
+            }
+            Some(bytes)
+        } else {
+            None
+        };
         Ok(Artifact {
             dir: dir.to_path_buf(),
             plan,
             ptx,
             ptx_info,
             step,
+            cubin,
         })
     }
 

@@ -68,7 +68,14 @@ impl CudaBackend {
             let device = Device::open(device_ordinal)?;
             let program =
                 DeviceProgram::prepare(&artifact.plan, &artifact.ptx_info, &device.info.limits)?;
-            let exec = Executor::new(&artifact.plan, &artifact.ptx, program, device, options)?;
+            let exec = Executor::new(
+                &artifact.plan,
+                &artifact.ptx,
+                artifact.cubin.as_deref(),
+                program,
+                device,
+                options,
+            )?;
             let persistent = artifact
                 .plan
                 .regions
@@ -152,7 +159,7 @@ impl CudaBackend {
                 })?;
             let ty = self.artifact.arg_type(name).expect("validated plan");
             // A fresh arena is zeroed: all-zero initial values need no copy.
-            if skip_zeros && t.to_f64_vec().iter().all(|&v| v == 0.0) {
+            if skip_zeros && all_zero(t) {
                 continue;
             }
             let bytes = encode(name, t, &ty)?;
@@ -386,6 +393,17 @@ impl CudaBackend {
             .filter(|a| a.role != ArgRole::Input)
             .map(|a| Ok((a.name.clone(), self.arg(&a.name)?)))
             .collect()
+    }
+}
+
+/// Whether every element of `t` is zero (or false).
+fn all_zero(t: &Tensor) -> bool {
+    use crate::tensor::TensorData;
+    match t.data() {
+        TensorData::F32(v) => v.iter().all(|&x| x == 0.0),
+        TensorData::F64(v) => v.iter().all(|&x| x == 0.0),
+        TensorData::I32(v) => v.iter().all(|&x| x == 0),
+        TensorData::Bool(v) => v.iter().all(|&x| !x),
     }
 }
 

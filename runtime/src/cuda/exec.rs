@@ -54,6 +54,7 @@ impl Executor {
     pub fn new(
         plan: &llc_ir::plan::Plan,
         ptx: &str,
+        cubin: Option<&[u8]>,
         program: DeviceProgram,
         device: Device,
         options: CudaOptions,
@@ -74,7 +75,20 @@ impl Executor {
         let needs = MemoryNeeds::of(plan);
         let (free, total) = device.memory()?;
         needs.check_fits(free, total, &info.name)?;
-        let module = PtxModule::load(ptx, &plan.target, &program.kernels)?;
+        // A cubin assembled ahead of time saves the driver's JIT; PTX is the fallback.
+        let mut program = program;
+        let module = match cubin {
+            Some(image) => match PtxModule::load(image, &plan.target, &program.kernels) {
+                Ok(m) => m,
+                Err(e) => {
+                    program.warnings.push(format!(
+                        "kernels.cubin did not load ({e}); using kernels.ptx"
+                    ));
+                    PtxModule::load(ptx.as_bytes(), &plan.target, &program.kernels)?
+                }
+            },
+            None => PtxModule::load(ptx.as_bytes(), &plan.target, &program.kernels)?,
+        };
         let mut most_shared = vec![0u32; program.kernels.len()];
         for op in &program.ops {
             if let Op::Launch { kernel, dims, .. } = &op.op {
@@ -163,6 +177,7 @@ impl Executor {
     /// dropped on return, the driver stages pageable memory).
     pub fn upload(&self, offset: u64, bytes: &[u8]) -> Result<(), CudaError> {
         self.check_range(offset, bytes.len() as u64)?;
+        self.device.bind()?;
         // SAFETY: range checked against the arena.
         unsafe {
             result::memcpy_htod_async(
@@ -177,6 +192,7 @@ impl Executor {
     /// Read `len` bytes of the arena at `offset` (waits for the stream).
     pub fn download(&self, offset: u64, len: u64) -> Result<Vec<u8>, CudaError> {
         self.check_range(offset, len)?;
+        self.device.bind()?;
         let mut out = vec![0u8; len as usize];
         // SAFETY: range checked against the arena; we wait before using `out`.
         unsafe {
@@ -193,6 +209,7 @@ impl Executor {
 
     /// Copy `len` arena bytes from `src` to a device buffer at `dst` (or the reverse).
     pub fn copy_device(&self, dst: u64, src: u64, len: u64) -> Result<(), CudaError> {
+        self.device.bind()?;
         // SAFETY: callers pass ranges inside allocations they own.
         unsafe { result::memcpy_dtod_async(dst, src, len as usize, self.device.stream.cu_stream()) }
             .map_err(super::device::drv("cuMemcpyDtoDAsync"))
@@ -260,6 +277,7 @@ impl Executor {
 
     /// Run op `i` alone and wait for it (the per-kernel check uses this).
     pub fn run_op_checked(&self, i: usize, during: u64) -> Result<(), CudaError> {
+        self.device.bind()?;
         self.enqueue_op(i)
             .map_err(|e| step_err(&self.program, i, during, e.to_string()))?;
         self.device
@@ -299,6 +317,7 @@ impl Executor {
 
     /// Wait for the step; an asynchronous fault is reported for step `during`.
     pub fn finish(&self, during: u64) -> Result<(), CudaError> {
+        self.device.bind()?;
         self.device
             .stream
             .synchronize()

@@ -1,6 +1,7 @@
-//! Loading `kernels.ptx` into the driver (JIT-compiled for the device) and looking up each
-//! kernel the plan launches. The JIT's error log is captured, so a PTX the driver rejects
-//! is reported with the line the driver complains about.
+//! Loading the kernels into the driver (`kernels.ptx`, JIT-compiled for the device, or a
+//! `kernels.cubin` assembled ahead of time) and looking up each kernel the plan launches.
+//! The JIT's error log is captured, so a PTX the driver rejects is reported with the
+//! line the driver complains about.
 
 use super::device::driver_text;
 use super::error::CudaError;
@@ -19,11 +20,23 @@ pub(crate) struct PtxModule {
 const LOG_BYTES: usize = 16 * 1024;
 
 impl PtxModule {
-    /// JIT-load `ptx` (for `target`, used in messages) and look up `names`.
-    pub fn load(ptx: &str, target: &str, names: &[String]) -> Result<PtxModule, CudaError> {
-        let image = CString::new(ptx).map_err(|_| {
-            CudaError::Plan("kernels.ptx contains a NUL byte; it is not PTX text".into())
-        })?;
+    /// Load `image` (PTX text or a cubin; `target` is for messages) and look up `names`.
+    pub fn load(image: &[u8], target: &str, names: &[String]) -> Result<PtxModule, CudaError> {
+        let is_elf = image.starts_with(b"\x7fELF");
+        let image: Vec<u8> = if is_elf {
+            image.to_vec()
+        } else {
+            CString::new(image)
+                .map_err(|_| {
+                    CudaError::Plan("kernels.ptx contains a NUL byte; it is not PTX text".into())
+                })?
+                .into_bytes_with_nul()
+        };
+        let what = if is_elf {
+            "kernels.cubin"
+        } else {
+            "kernels.ptx"
+        };
         let mut error_log = vec![0u8; LOG_BYTES];
         let mut options = [
             sys::CUjit_option::CU_JIT_ERROR_LOG_BUFFER,
@@ -59,12 +72,12 @@ impl PtxModule {
                 }
                 sys::CUresult::CUDA_ERROR_NO_BINARY_FOR_GPU
                 | sys::CUresult::CUDA_ERROR_INVALID_PTX => {
-                    format!("; the PTX was built for {target}")
+                    format!("; the module was built for {target}")
                 }
                 _ => String::new(),
             };
             return Err(CudaError::Call {
-                call: "cuModuleLoadDataEx(kernels.ptx)".into(),
+                call: format!("cuModuleLoadDataEx({what})"),
                 detail: if log.is_empty() {
                     format!("{}{hint}", driver_text(&e))
                 } else {

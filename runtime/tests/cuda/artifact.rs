@@ -83,6 +83,17 @@ fn missing_and_broken_files_are_named() {
         "{e}"
     );
 
+    std::fs::write(dir.path().join("kernels.cubin"), "not a cubin").unwrap();
+    std::fs::write(
+        dir.path().join("kernels.ptx"),
+        ".version 8.5\n.target sm_90\n",
+    )
+    .unwrap();
+    let e = Artifact::load(dir.path()).unwrap_err().to_string();
+    assert!(e.contains("kernels.cubin: is not an ELF cubin"), "{e}");
+    std::fs::write(dir.path().join("kernels.cubin"), b"\x7fELF....").unwrap();
+    assert!(Artifact::load(dir.path()).unwrap().cubin.is_some());
+
     std::fs::write(dir.path().join("plan.json"), "{\"schema_version\": 99}").unwrap();
     let e = Artifact::load(dir.path()).unwrap_err().to_string();
     assert!(

@@ -55,6 +55,12 @@ fn the_tiny_step_resolves_for_an_h100() {
     for w in &prog.warnings {
         eprintln!("tiny plan warning: {w}");
     }
+    // Untied head: the embedding table is not in N (scripts/torch_reference.py agrees).
+    let shape = llc_runtime::cuda::flops::ModelShape::from_plan(&plan).unwrap();
+    assert_eq!(
+        (shape.params_total, shape.params_matmul),
+        (123_712, 107_328)
+    );
 }
 
 #[test]
