@@ -98,6 +98,22 @@ mod backend {
             .unwrap();
         assert_eq!(e.to_string(), "%nonsense: the plan has no such argument");
         let mut init = art.initial_state(0).unwrap();
+        init.push(init[0].clone());
+        let e = CudaBackend::from_artifact(art.clone(), &init, 0, CudaOptions::default())
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!("%{}: given more than once", init[0].0)
+        );
+        let mut init = art.initial_state(0).unwrap();
+        init.push(("tokens".into(), llc_runtime::Tensor::scalar_i32(0)));
+        let e = CudaBackend::from_artifact(art.clone(), &init, 0, CudaOptions::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("%tokens: is a data input"), "{e}");
+        let mut init = art.initial_state(0).unwrap();
         init[0].1 = llc_runtime::Tensor::scalar_f32(1.0);
         let e = CudaBackend::from_artifact(art, &init, 0, CudaOptions::default())
             .err()
