@@ -29,6 +29,10 @@ pub enum CodegenError {
     /// Running a kernel on the CPU (the numeric check flavor) failed.
     #[error("CPU kernel run: {0}")]
     Cpu(String),
+    /// Building the artifact directory failed at `stage` (partitioning, memory planning,
+    /// writing a file); the message names the file or value.
+    #[error("artifact ({stage}): {msg}")]
+    Artifact { stage: String, msg: String },
 }
 
 /// Shorthand used throughout the crate.

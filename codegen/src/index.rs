@@ -220,6 +220,33 @@ impl Ix {
         })
     }
 
+    /// The first `n` terms (no constant): a prefix the emitter memoizes, so indices that
+    /// differ only in their last terms share the computation of the rest.
+    pub(crate) fn prefix(&self, n: usize) -> Ix {
+        Ix {
+            terms: self.terms[..n].to_vec(),
+            konst: 0,
+        }
+    }
+
+    /// The single term `c·atom`.
+    pub(crate) fn from_term(a: Atom, c: i64) -> Ix {
+        Ix::from_terms(vec![(a, c)], 0)
+    }
+
+    /// The terms that do not mention `v` (no constant).
+    pub(crate) fn invariant(&self, v: Var) -> Ix {
+        Ix {
+            terms: self
+                .terms
+                .iter()
+                .filter(|(a, _)| !Ix::atom(a.clone()).mentions(v))
+                .cloned()
+                .collect(),
+            konst: 0,
+        }
+    }
+
     /// `self + other`.
     pub(crate) fn add(&self, other: &Ix) -> Ix {
         let mut t = self.terms.clone();
@@ -381,6 +408,32 @@ impl Ix {
     }
 }
 
+#[cfg(test)]
+impl Ix {
+    /// Evaluate with concrete variable values, as the GPU would (unsigned `/` and `%`).
+    pub(crate) fn eval(&self, env: &dyn Fn(Var) -> i64) -> i64 {
+        self.konst
+            + self
+                .terms
+                .iter()
+                .map(|(a, c)| {
+                    c * match a {
+                        Atom::Var(v, _) => env(*v),
+                        Atom::Div(x, k) | Atom::Rem(x, k) => {
+                            let v = x.eval(env);
+                            assert!(v >= 0, "unsigned division of {v}");
+                            if matches!(a, Atom::Div(..)) {
+                                v / k
+                            } else {
+                                v % k
+                            }
+                        }
+                    }
+                })
+                .sum::<i64>()
+    }
+}
+
 impl fmt::Display for Ix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut first = true;
@@ -419,27 +472,8 @@ impl fmt::Display for Ix {
 mod tests {
     use super::*;
 
-    /// Evaluate with concrete variable values, as the GPU would.
     fn eval(ix: &Ix, env: &dyn Fn(Var) -> i64) -> i64 {
-        ix.konst
-            + ix.terms
-                .iter()
-                .map(|(a, c)| {
-                    c * match a {
-                        Atom::Var(v, _) => env(*v),
-                        Atom::Div(x, k) => {
-                            let v = eval(x, env);
-                            assert!(v >= 0, "unsigned division of {v}");
-                            v / k
-                        }
-                        Atom::Rem(x, k) => {
-                            let v = eval(x, env);
-                            assert!(v >= 0, "unsigned remainder of {v}");
-                            v % k
-                        }
-                    }
-                })
-                .sum::<i64>()
+        ix.eval(env)
     }
 
     #[test]

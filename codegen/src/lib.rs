@@ -16,8 +16,9 @@
 //! `rms_norm` and `softmax` and the rest become elementwise ops plus reductions over the
 //! last axis. Ops allowed in a kernel: arguments (role `input`), `full`, `iota`, unary,
 //! binary, compare, `select`, `cast`, `broadcast`, `reshape`, `reduce_sum`/`reduce_max`
-//! over any axes, `rope`, and the fused ops above; dtypes f32, bf16 and f16 (computed in
-//! f32, rounded after every op), i32 and bool (stored as one byte). Everything is
+//! over any axes, `rope`, and the fused ops above; dtypes f32, bf16 and f16 (stored in 16
+//! bits, computed in f32; like the interpreter, only a cast rounds to them), i32 and bool
+//! (stored as one byte). Everything is
 //! addressed by linear index, so broadcasts and reshapes may appear anywhere. Then, going
 //! back from the outputs to the first reductions met:
 //!
@@ -56,6 +57,7 @@
 //! execution engine to check the index math and arithmetic on a machine without a GPU.
 
 mod api;
+pub mod artifact;
 pub mod cpu;
 mod decompose;
 mod emit;
@@ -70,6 +72,7 @@ mod target;
 pub use api::{
     CompiledKernel, CompiledModule, KernelClass, KernelLaunch, KernelSpec, Launch, ParamInfo,
 };
+pub use artifact::{ArtifactOptions, ArtifactReport, build_artifact};
 pub use emit::flavor::Flavor;
 pub use error::{CodegenError, Result};
 pub use fingerprint::kernel_fingerprint;

@@ -172,10 +172,11 @@ fn check_ops(kernel: &str, d: &Function) -> Result<()> {
     Ok(())
 }
 
-/// A node's operand shape and reduced axes when it reduces anything.
-fn reduction(d: &Function, id: NodeId) -> Option<(Vec<usize>, Vec<usize>, ReduceKind)> {
+/// A node's operand shape and reduced axes when it reduces anything (a reduction over
+/// size-1 axes only is a reshape).
+pub(crate) fn reduction(d: &Function, id: NodeId) -> Option<(Vec<usize>, Vec<usize>, ReduceKind)> {
     match &d.node(id).op {
-        Op::Reduce { kind, axes, .. } if !axes.is_empty() => {
+        Op::Reduce { kind, axes, .. } if !is_trivial(d, id, axes) => {
             let x = d.operands(id)[0];
             let mut axes = axes.clone();
             axes.sort_unstable();
@@ -183,6 +184,12 @@ fn reduction(d: &Function, id: NodeId) -> Option<(Vec<usize>, Vec<usize>, Reduce
         }
         _ => None,
     }
+}
+
+/// Whether reducing `id`'s operand over `axes` combines nothing (every axis has size 1).
+pub(crate) fn is_trivial(d: &Function, id: NodeId, axes: &[usize]) -> bool {
+    let x = d.operands(id)[0];
+    axes.iter().all(|&a| d.ty(x).shape[a] == 1)
 }
 
 /// `(rows, cols)` when `axes` are a trailing run of `shape`'s axes.

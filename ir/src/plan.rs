@@ -7,10 +7,17 @@
 //! - Offsets and sizes are in bytes from the start of the arena; every allocation starts
 //!   at a multiple of [`Plan::alignment`] (views and packed members may not).
 //! - Tensors are dense and row-major; `shape` and `dtype` say how to read a buffer.
-//! - A kernel's parameters are its inputs, then its outputs, in the order of the kernel's
-//!   IR function (`kernels.ir`): arguments first, then results.
+//! - A kernel step names the kernel's IR function (`kernels.ir`): its inputs are the
+//!   function's arguments, its outputs the function's results, in order. On the GPU it
+//!   runs as one or more launches of PTX entries (`kernels.ptx`), each with its
+//!   arguments resolved to buffers (inputs, outputs, and scratch buffers that pass values
+//!   between the launches of one kernel).
 //! - A GEMM is described in row-major terms (see [`GemmDesc`]); [`GemmDesc::column_major`]
 //!   gives the equivalent column-major (cuBLAS) call.
+//! - Data movement that is not a view (a transpose, a strided slice, a concat whose parts
+//!   cannot be placed back to back, an embedding gather and its scatter-add gradient) is
+//!   a step of its own with a descriptor, like a GEMM: [`Step::StridedCopy`],
+//!   [`Step::Gather`], [`Step::ScatterAdd`].
 
 use crate::dtype::{DType, TensorType};
 use crate::op::ArgRole;
@@ -164,8 +171,8 @@ pub enum KernelClass {
     Row,
     /// Other reductions: column sums, full reductions to a scalar.
     Reduction,
-    /// Data movement or an op in no fusible class (transpose, gather, scatter-add,
-    /// a strided slice, a concat that is not a view): one op per kernel.
+    /// An op in no class above (only when partitioning was told not to lower it, e.g.
+    /// attention): the CPU executor runs it, codegen does not.
     Single,
 }
 
@@ -181,10 +188,32 @@ impl KernelClass {
     }
 }
 
+/// What one parameter of a PTX entry is bound to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamRef {
+    /// The kernel function's argument with this index.
+    Input(usize),
+    /// The kernel function's result with this index.
+    Output(usize),
+    /// The kernel's scratch buffer with this index.
+    Scratch(usize),
+}
+
+/// One launch of a kernel, as compiled: which entry, how, and with which parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryDecl {
+    /// The `.entry` symbol in `kernels.ptx`.
+    pub entry: String,
+    #[serde(flatten)]
+    pub dims: LaunchDims,
+    pub params: Vec<ParamRef>,
+}
+
 /// One distinct kernel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelDecl {
-    /// The kernel's symbol in `kernels.ptx` and its function name in `kernels.ir`.
+    /// The kernel's function name in `kernels.ir`.
     pub name: String,
     pub class: KernelClass,
     /// Structural hash of its IR function (equal kernels have equal fingerprints).
@@ -193,8 +222,14 @@ pub struct KernelDecl {
     pub params: Vec<TensorType>,
     /// How many inputs come first in `params`.
     pub num_inputs: usize,
-    /// How many times the plan launches it.
-    pub launches: usize,
+    /// Scratch buffers each run of the kernel needs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scratch: Vec<TensorType>,
+    /// The launches that run it on the GPU, in order (empty in a CPU-only plan).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entries: Vec<EntryDecl>,
+    /// How many steps run it.
+    pub uses: usize,
 }
 
 /// Grid and block of a launch, and dynamic shared memory.
@@ -205,16 +240,29 @@ pub struct LaunchDims {
     pub shared_mem_bytes: u32,
 }
 
-/// One kernel launch.
+/// One launch of a PTX entry with its arguments resolved to buffers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Launch {
-    pub kernel: String,
+    pub entry: String,
     #[serde(flatten)]
     pub dims: LaunchDims,
-    /// Buffers read, in the kernel's argument order.
+    pub args: Vec<BufRef>,
+}
+
+/// One run of a kernel.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelStep {
+    pub kernel: String,
+    /// Buffers read, in the kernel function's argument order.
     pub inputs: Vec<BufRef>,
-    /// Buffers written, in the kernel's result order.
+    /// Buffers written, in the kernel function's result order.
     pub outputs: Vec<BufRef>,
+    /// Scratch buffers, in the kernel declaration's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scratch: Vec<BufRef>,
+    /// The GPU launches, in order (empty in a CPU-only plan).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub launches: Vec<Launch>,
 }
 
 /// A (batched) matrix multiply, row-major:
@@ -306,10 +354,44 @@ impl GemmDesc {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Step {
-    Launch(Launch),
+    Kernel(KernelStep),
     Gemm(GemmDesc),
-    /// Set every byte of `dst` to `value` (before kernels that accumulate, like
-    /// scatter-add).
+    /// For every index `i` of `shape` (row-major order), element
+    /// `src[src_offset + sum_k i_k * src_strides[k]]` is copied to
+    /// `dst[dst_offset + sum_k i_k * dst_strides[k]]`; offsets and strides in elements of
+    /// `dtype`. A transpose, a strided slice, one part of a concat.
+    StridedCopy {
+        src: BufRef,
+        dst: BufRef,
+        dtype: DType,
+        shape: Vec<u64>,
+        src_offset: u64,
+        src_strides: Vec<u64>,
+        dst_offset: u64,
+        dst_strides: Vec<u64>,
+    },
+    /// `out[i, :] = table[indices[i], :]`: `indices` holds `count` i32 row numbers below
+    /// `rows`; a row has `row_elems` elements of `dtype`.
+    Gather {
+        table: BufRef,
+        indices: BufRef,
+        out: BufRef,
+        dtype: DType,
+        rows: u64,
+        count: u64,
+        row_elems: u64,
+    },
+    /// `out = 0; out[indices[i], :] += updates[i, :]` (the gradient of a gather).
+    ScatterAdd {
+        indices: BufRef,
+        updates: BufRef,
+        out: BufRef,
+        dtype: DType,
+        rows: u64,
+        count: u64,
+        row_elems: u64,
+    },
+    /// Set every byte of `dst` to `value`.
     Memset {
         dst: BufRef,
         value: u8,
@@ -325,8 +407,12 @@ pub enum Step {
 /// Totals of a plan, for reports.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlanStats {
+    /// Kernel steps, and the GPU launches they make (a kernel may be several launches).
+    pub kernel_steps: usize,
     pub launches: usize,
     pub gemms: usize,
+    /// Strided copies, gathers and scatter-adds.
+    pub moves: usize,
     pub distinct_kernels: usize,
     /// Floating-point operations per step (GEMMs plus an estimate for kernels).
     pub flops: u64,
@@ -467,22 +553,33 @@ impl Plan {
         }
         for (i, s) in self.steps.iter().enumerate() {
             match s {
-                Step::Launch(l) => {
+                Step::Kernel(l) => {
                     let Some(k) = self.kernel(&l.kernel) else {
-                        return bad(format!("step {i} launches unknown kernel {}", l.kernel));
+                        return bad(format!("step {i} runs unknown kernel {}", l.kernel));
                     };
-                    let refs: Vec<&BufRef> = l.inputs.iter().chain(&l.outputs).collect();
-                    if l.inputs.len() != k.num_inputs || refs.len() != k.params.len() {
+                    let refs: Vec<&BufRef> = l
+                        .inputs
+                        .iter()
+                        .chain(&l.outputs)
+                        .chain(&l.scratch)
+                        .collect();
+                    if l.inputs.len() != k.num_inputs
+                        || l.inputs.len() + l.outputs.len() != k.params.len()
+                        || l.scratch.len() != k.scratch.len()
+                    {
                         return bad(format!(
-                            "step {i} passes {} inputs and {} outputs to {}, which takes {} inputs and {} outputs",
+                            "step {i} passes {} inputs, {} outputs and {} scratch buffers to {}, which takes {}, {} and {}",
                             l.inputs.len(),
                             l.outputs.len(),
+                            l.scratch.len(),
                             k.name,
                             k.num_inputs,
-                            k.params.len() - k.num_inputs
+                            k.params.len() - k.num_inputs,
+                            k.scratch.len()
                         ));
                     }
-                    for (j, (r, p)) in refs.iter().zip(&k.params).enumerate() {
+                    let types = k.params.iter().chain(&k.scratch);
+                    for (j, (r, p)) in refs.iter().zip(types).enumerate() {
                         check_ref(r, &format!("step {i} ({}) parameter {j}", k.name))?;
                         if r.bytes != p.size_bytes() as u64 {
                             return bad(format!(
@@ -492,6 +589,114 @@ impl Plan {
                                 r.bytes
                             ));
                         }
+                    }
+                    if l.launches.len() != k.entries.len() {
+                        return bad(format!(
+                            "step {i} ({}) has {} launches, the kernel declares {}",
+                            k.name,
+                            l.launches.len(),
+                            k.entries.len()
+                        ));
+                    }
+                    for (launch, entry) in l.launches.iter().zip(&k.entries) {
+                        let want: Vec<&BufRef> = entry
+                            .params
+                            .iter()
+                            .map(|p| match *p {
+                                ParamRef::Input(j) => l.inputs.get(j),
+                                ParamRef::Output(j) => l.outputs.get(j),
+                                ParamRef::Scratch(j) => l.scratch.get(j),
+                            })
+                            .collect::<Option<_>>()
+                            .ok_or_else(|| {
+                                PlanError::Invalid(format!(
+                                    "kernel {} entry {} names a parameter the kernel does not have",
+                                    k.name, entry.entry
+                                ))
+                            })?;
+                        if launch.entry != entry.entry
+                            || launch.dims != entry.dims
+                            || launch.args.iter().collect::<Vec<_>>() != want
+                        {
+                            return bad(format!(
+                                "step {i} ({}) launch of {} does not match the kernel's entry",
+                                k.name, launch.entry
+                            ));
+                        }
+                    }
+                }
+                Step::StridedCopy {
+                    src,
+                    dst,
+                    dtype,
+                    shape,
+                    src_offset,
+                    src_strides,
+                    dst_offset,
+                    dst_strides,
+                } => {
+                    check_ref(src, &format!("step {i} (strided copy source)"))?;
+                    check_ref(dst, &format!("step {i} (strided copy destination)"))?;
+                    if src_strides.len() != shape.len() || dst_strides.len() != shape.len() {
+                        return bad(format!(
+                            "step {i}: strided copy strides do not match its shape"
+                        ));
+                    }
+                    let last = |off: u64, strides: &[u64]| {
+                        off + shape
+                            .iter()
+                            .zip(strides)
+                            .map(|(&n, &st)| n.saturating_sub(1) * st)
+                            .sum::<u64>()
+                    };
+                    let elem = dtype.size_bytes() as u64;
+                    if shape.contains(&0) {
+                        continue;
+                    }
+                    for (what, r, off, st) in [
+                        ("source", src, *src_offset, src_strides),
+                        ("destination", dst, *dst_offset, dst_strides),
+                    ] {
+                        if (last(off, st) + 1) * elem > r.bytes {
+                            return bad(format!(
+                                "step {i}: strided copy {what} reaches past its {}-byte buffer",
+                                r.bytes
+                            ));
+                        }
+                    }
+                }
+                Step::Gather {
+                    table,
+                    indices,
+                    out,
+                    dtype,
+                    rows,
+                    count,
+                    row_elems,
+                }
+                | Step::ScatterAdd {
+                    indices,
+                    updates: table,
+                    out,
+                    dtype,
+                    rows,
+                    count,
+                    row_elems,
+                } => {
+                    let gather = matches!(s, Step::Gather { .. });
+                    let (tab, upd) = if gather { (table, out) } else { (out, table) };
+                    for (r, w) in [(tab, "table"), (indices, "indices"), (upd, "rows")] {
+                        check_ref(r, &format!("step {i} ({w})"))?;
+                    }
+                    let elem = dtype.size_bytes() as u64;
+                    if tab.bytes != rows * row_elems * elem
+                        || upd.bytes != count * row_elems * elem
+                        || indices.bytes != count * 4
+                    {
+                        return bad(format!(
+                            "step {i}: a {} of {count} rows of {row_elems} elements from a {rows}-row table does not match its buffers",
+                            if gather { "gather" } else { "scatter-add" }
+                        ));
                     }
                 }
                 Step::Gemm(g) => {
@@ -586,7 +791,17 @@ mod tests {
                 fingerprint: 7,
                 params: vec![TensorType::new(DType::F32, [2, 4]); 2],
                 num_inputs: 1,
-                launches: 1,
+                scratch: vec![],
+                entries: vec![EntryDecl {
+                    entry: "k_entry".into(),
+                    dims: LaunchDims {
+                        grid: [1, 1, 1],
+                        block: [128, 1, 1],
+                        shared_mem_bytes: 0,
+                    },
+                    params: vec![ParamRef::Input(0), ParamRef::Output(0)],
+                }],
+                uses: 1,
             }],
             steps: vec![],
             stats: PlanStats::default(),
@@ -614,15 +829,16 @@ mod tests {
             b,
             c,
         }));
-        p.steps.push(Step::Launch(Launch {
+        p.steps.push(Step::Kernel(KernelStep {
             kernel: "k".into(),
-            dims: LaunchDims {
-                grid: [1, 1, 1],
-                block: [128, 1, 1],
-                shared_mem_bytes: 0,
-            },
             inputs: vec![c],
             outputs: vec![c],
+            scratch: vec![],
+            launches: vec![Launch {
+                entry: "k_entry".into(),
+                dims: p.kernels[0].entries[0].dims,
+                args: vec![c, c],
+            }],
         }));
         p
     }
@@ -680,12 +896,48 @@ mod tests {
     fn a_launch_with_the_wrong_parameter_size_is_refused() {
         let mut p = small_plan();
         let b = bref(&p, 1);
-        if let Step::Launch(l) = &mut p.steps[1] {
+        if let Step::Kernel(l) = &mut p.steps[1] {
             l.inputs[0] = b;
         }
         let err = p.validate().unwrap_err().to_string();
         assert!(
             err.contains("parameter 0 is f32[2,4] (32 bytes) but gets 48 bytes"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_launch_must_match_its_kernel_entry() {
+        let mut p = small_plan();
+        let a = bref(&p, 0);
+        if let Step::Kernel(l) = &mut p.steps[1] {
+            l.launches[0].args[0] = a;
+        }
+        let err = p.validate().unwrap_err().to_string();
+        assert!(err.contains("launch of k_entry does not match"), "{err}");
+    }
+
+    #[test]
+    fn a_strided_copy_past_its_buffer_is_refused() {
+        let mut p = small_plan();
+        let (a, c) = (bref(&p, 0), bref(&p, 2));
+        // Transpose a 2x3 into a 3x2: fine; with a source stride of 4 it reads past a.
+        let copy = |src_strides: Vec<u64>| Step::StridedCopy {
+            src: a,
+            dst: c,
+            dtype: DType::F32,
+            shape: vec![3, 2],
+            src_offset: 0,
+            src_strides,
+            dst_offset: 0,
+            dst_strides: vec![2, 1],
+        };
+        p.steps.push(copy(vec![1, 3]));
+        p.validate().unwrap();
+        p.steps.push(copy(vec![1, 4]));
+        let err = p.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("strided copy source reaches past its 24-byte buffer"),
             "{err}"
         );
     }

@@ -4,20 +4,30 @@
 
 use llc_ir::{Function, Module};
 use llc_models::{BuildOptions, LlamaConfig, build_forward};
+use llc_passes::egraph::{EGraphOptions, optimize};
 use llc_passes::memplan::{MemPlanOptions, PlanTarget, Schedule, assemble_plan, plan_memory};
-use llc_passes::partition::{PartitionOptions, Program, check_kernel_class, partition};
+use llc_passes::partition::{PartitionOptions, Program, Step, check_kernel_class, partition};
 use llc_passes::{AutodiffOptions, OptimizerConfig, build_step, differentiate};
 use llc_runtime::tensor::rel_l2_diff;
 use llc_runtime::{PlanExecutor, Precision, Tensor, random_args, run_function};
 
-/// `forward_backward` (loss and `grad.*`) and `step` of a preset.
-fn functions(preset: &str, batch: usize, seq: usize) -> (Function, Function) {
+/// `forward_backward` (loss and `grad.*`) and `step` of a preset; with `fused`, the
+/// e-graph runs on the forward graph and on the step (fused ops, GQA attention,
+/// horizontal QKV/W1W3 matmuls), as the compile pipeline does.
+fn functions(preset: &str, batch: usize, seq: usize, fused: bool) -> (Function, Function) {
     let cfg = LlamaConfig::preset(preset).unwrap();
     let m: Module = build_forward(&cfg, &BuildOptions::new(batch, seq)).unwrap();
-    let fwd = m.function("forward").unwrap();
+    let mut fwd = m.function("forward").unwrap().clone();
+    if fused {
+        fwd = optimize(&fwd, &EGraphOptions::forward()).unwrap().0;
+    }
     let opts = AutodiffOptions::default();
-    let (fb, _) = differentiate(fwd, &opts.loss, &opts.output_function).unwrap();
-    let (step, _) = build_step(&fb, &OptimizerConfig::default()).unwrap();
+    let (mut fb, _) = differentiate(&fwd, &opts.loss, &opts.output_function).unwrap();
+    let (mut step, _) = build_step(&fb, &OptimizerConfig::default()).unwrap();
+    if fused {
+        fb = optimize(&fb, &EGraphOptions::step()).unwrap().0;
+        step = optimize(&step, &EGraphOptions::step()).unwrap().0;
+    }
     (fb, step)
 }
 
@@ -40,7 +50,7 @@ fn run_plan(
         },
     )
     .unwrap();
-    let plan = assemble_plan(&prog, &mp, &PlanTarget::cpu());
+    let plan = assemble_plan(&prog, &mp, &PlanTarget::cpu(&prog));
     let json = plan.to_json();
     let plan = llc_ir::plan::Plan::from_json(&json).unwrap();
     let kernels = prog.kernels.iter().map(|k| k.func.clone()).collect();
@@ -63,8 +73,8 @@ fn compare(f: &Function, got: &[Tensor], want: &[Tensor], tol: f64) -> f64 {
     worst
 }
 
-fn check_preset(preset: &str, batch: usize, seq: usize) {
-    let (fb, step) = functions(preset, batch, seq);
+fn check_preset(preset: &str, batch: usize, seq: usize, fused: bool) {
+    let (fb, step) = functions(preset, batch, seq, fused);
     let vocab = LlamaConfig::preset(preset).unwrap().vocab_size as i32;
     // Loss and every gradient.
     let args = random_args(&fb, 1, vocab, Precision::F32);
@@ -88,6 +98,10 @@ fn check_preset(preset: &str, batch: usize, seq: usize) {
         "{preset} step: worst relative error {e:e}; {:?}",
         prog.counts()
     );
+    assert!(
+        !prog.steps.iter().any(|s| matches!(s, Step::Copy { .. })),
+        "every update is computed in place"
+    );
     // Updated state is also where the next step reads it: the arguments' own buffers.
     for (o, w) in step.outputs().iter().zip(&want) {
         if let Some(a) = o.updates {
@@ -103,17 +117,27 @@ fn check_preset(preset: &str, batch: usize, seq: usize) {
 
 #[test]
 fn tiny_plan_matches_the_interpreter() {
-    check_preset("tiny", 2, 16);
+    check_preset("tiny", 2, 16, false);
+}
+
+#[test]
+fn tiny_fused_plan_matches_the_interpreter() {
+    check_preset("tiny", 2, 16, true);
 }
 
 #[test]
 fn llama2_15m_plan_matches_the_interpreter() {
-    check_preset("llama2-15m", 1, 32);
+    check_preset("llama2-15m", 1, 32, false);
+}
+
+#[test]
+fn llama2_15m_fused_plan_matches_the_interpreter() {
+    check_preset("llama2-15m", 1, 32, true);
 }
 
 #[test]
 fn both_schedules_give_the_same_results() {
-    let (_, step) = functions("tiny", 1, 8);
+    let (_, step) = functions("tiny", 1, 8, true);
     let args = random_args(&step, 3, 256, Precision::F32);
     let (_, a, _) = run_plan(&step, &args, Schedule::Builder);
     let (_, b, _) = run_plan(&step, &args, Schedule::Greedy);

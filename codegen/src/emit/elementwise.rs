@@ -25,7 +25,7 @@ pub(crate) fn emit(k: &mut Kernel, n: usize, width: usize) -> Result<()> {
         crate::emit::flavor::Flavor::Gpu => groups.div_ceil(BLOCK).clamp(1, MAX_BLOCKS),
         crate::emit::flavor::Flavor::Cpu => 1,
     };
-    k.set_launch([grid as u32, 1, 1], block);
+    k.set_launch([grid, 1], block)?;
     let tid = k.thread_id(Dim::X);
     let bid = k.block_id(Dim::X);
     let bdim = k.block_dim(Dim::X);

@@ -12,6 +12,7 @@
 use crate::api::Launch;
 use crate::emit::kernel::Kernel;
 use crate::emit::text::{Sty, Val};
+use crate::error::Result;
 use llc_ir::ReduceKind;
 
 /// Which machine a kernel's text is for.
@@ -48,13 +49,21 @@ impl Kernel<'_> {
         }
     }
 
-    /// Record the launch configuration (the CPU flavor loops over the grid).
-    pub(crate) fn set_launch(&mut self, grid: [u32; 3], block: [u32; 3]) {
+    /// Record the launch configuration (the CPU flavor loops over the grid); a grid
+    /// beyond CUDA's limits (2^31 − 1 blocks in x, 65535 in y) is an error.
+    pub(crate) fn set_launch(&mut self, grid: [usize; 2], block: [u32; 3]) -> Result<()> {
+        if grid[0] > i32::MAX as usize || grid[1] > u16::MAX as usize {
+            return Err(self.unsupported(format!(
+                "a launch of {} × {} blocks exceeds CUDA's grid limits",
+                grid[0], grid[1]
+            )));
+        }
         self.launch = Launch {
-            grid,
+            grid: [grid[0] as u32, grid[1] as u32, 1],
             block,
             shared_mem_bytes: 0,
         };
+        Ok(())
     }
 
     fn hw(&mut self, op: &str, dim: Dim) -> Val {

@@ -12,7 +12,7 @@ use crate::emit::flavor::Flavor;
 use crate::emit::libdevice::MathFn;
 use crate::emit::text::{Sty, Val, Writer};
 use crate::error::{CodegenError, Result};
-use crate::index::{Ix, Var};
+use crate::index::{Atom, Ix, Var};
 use llc_ir::{DType, Function, NodeId, Op};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -202,57 +202,29 @@ impl<'a> Kernel<'a> {
                 Sty::Index,
                 &format!("arith.{op} {}, {} : index", base.name, c.name),
             )
+        } else if ix.terms().len() > 1 {
+            // prefix + last term, so indices sharing a prefix share its computation
+            let n = ix.terms().len();
+            let base = self.index(&ix.prefix(n - 1))?;
+            let (atom, c) = &ix.terms()[n - 1];
+            let last = self.index(&Ix::from_term(atom.clone(), c.abs()))?;
+            let op = if *c < 0 { "subi" } else { "addi" };
+            self.w.op(
+                Sty::Index,
+                &format!("arith.{op} {}, {} : index", base.name, last.name),
+            )
         } else {
-            let mut acc: Option<Val> = None;
-            for (atom, c) in ix.terms() {
-                let a = match atom {
-                    crate::index::Atom::Var(v, _) => {
-                        self.vars.get(v).cloned().ok_or_else(|| {
-                            self.unsupported(format!("internal: loop variable {v:?} is not bound"))
-                        })?
-                    }
-                    crate::index::Atom::Div(x, k) | crate::index::Atom::Rem(x, k) => {
-                        let x = self.index(x)?;
-                        let k = self.w.index(*k);
-                        let op = if matches!(atom, crate::index::Atom::Div(..)) {
-                            "divui"
-                        } else {
-                            "remui"
-                        };
-                        self.w.op(
-                            Sty::Index,
-                            &format!("arith.{op} {}, {} : index", x.name, k.name),
-                        )
-                    }
-                };
-                let a = if c.abs() != 1 {
-                    let k = self.w.index(c.abs());
-                    self.w.op(
-                        Sty::Index,
-                        &format!("arith.muli {}, {} : index", a.name, k.name),
-                    )
-                } else {
-                    a
-                };
-                acc = Some(match acc {
-                    None if *c < 0 => {
-                        let z = self.w.index(0);
-                        self.w.op(
-                            Sty::Index,
-                            &format!("arith.subi {}, {} : index", z.name, a.name),
-                        )
-                    }
-                    None => a,
-                    Some(s) => {
-                        let op = if *c < 0 { "subi" } else { "addi" };
-                        self.w.op(
-                            Sty::Index,
-                            &format!("arith.{op} {}, {} : index", s.name, a.name),
-                        )
-                    }
-                });
+            let (atom, c) = &ix.terms()[0];
+            let t = self.term(atom, c.abs())?;
+            if *c < 0 {
+                let z = self.w.index(0);
+                self.w.op(
+                    Sty::Index,
+                    &format!("arith.subi {}, {} : index", z.name, t.name),
+                )
+            } else {
+                t
             }
-            acc.expect("a non-constant index has terms")
         };
         self.scopes
             .last_mut()
@@ -260,6 +232,37 @@ impl<'a> Kernel<'a> {
             .idx
             .insert(ix.clone(), v.clone());
         Ok(v)
+    }
+
+    /// `c · atom` for `c > 0`.
+    fn term(&mut self, atom: &Atom, c: i64) -> Result<Val> {
+        let a = match atom {
+            Atom::Var(v, _) => self.vars.get(v).cloned().ok_or_else(|| {
+                self.unsupported(format!("internal: loop variable {v:?} is not bound"))
+            })?,
+            Atom::Div(x, k) | Atom::Rem(x, k) => {
+                let x = self.index(x)?;
+                let k = self.w.index(*k);
+                let op = if matches!(atom, Atom::Div(..)) {
+                    "divui"
+                } else {
+                    "remui"
+                };
+                self.w.op(
+                    Sty::Index,
+                    &format!("arith.{op} {}, {} : index", x.name, k.name),
+                )
+            }
+        };
+        Ok(if c != 1 {
+            let k = self.w.index(c);
+            self.w.op(
+                Sty::Index,
+                &format!("arith.muli {}, {} : index", a.name, k.name),
+            )
+        } else {
+            a
+        })
     }
 
     // ---- evaluation ----
@@ -284,7 +287,7 @@ impl<'a> Kernel<'a> {
                     broadcast_ix(ix, &f.ty(ops[0]).shape, &f.ty(n).shape),
                 )]
             }
-            Op::Reduce { axes, .. } if !axes.is_empty() => Vec::new(),
+            Op::Reduce { axes, .. } if !crate::plan::is_trivial(f, n, axes) => Vec::new(),
             Op::Rope { .. } => {
                 let partner = ix.add_konst(1).add(&ix.rem(2).scale(-2));
                 vec![(ops[0], ix.clone()), (ops[0], partner)]
@@ -307,6 +310,13 @@ impl<'a> Kernel<'a> {
                     self.eval(n, &ix)?;
                 }
                 continue;
+            }
+            if matches!(self.f.node(n).op, Op::Arg { .. }) {
+                // the part of a load's index that stays fixed in the loop
+                let fixed = ix.invariant(var);
+                if fixed.terms().len() > 1 || fixed.terms().iter().any(|(_, c)| *c != 1) {
+                    self.index(&fixed)?;
+                }
             }
             stack.extend(self.operand_ixs(n, &ix));
         }
@@ -371,7 +381,9 @@ impl<'a> Kernel<'a> {
                 let (o, oix) = self.operand_ixs(n, ix).remove(0);
                 self.eval(o, &oix)?
             }
-            Op::Reduce { axes, .. } if axes.is_empty() => self.eval(ops[0], ix)?,
+            Op::Reduce { axes, .. } if crate::plan::is_trivial(f, n, axes) => {
+                self.eval(ops[0], ix)?
+            }
             Op::Reduce { .. } => match self.bound.get(&n) {
                 Some((bix, v)) if bix == ix => v.clone(),
                 Some((bix, _)) => {
@@ -396,10 +408,12 @@ impl<'a> Kernel<'a> {
                 )));
             }
         };
-        let v = if matches!(node.op, Op::Arg { .. }) {
-            v
-        } else {
+        // like the interpreter, 16-bit float values are computed in f32 and only a
+        // cast to bf16/f16 rounds (stores round too, being 16 bits wide)
+        let v = if matches!(node.op, Op::Cast) {
             self.round(dtype, v)
+        } else {
+            v
         };
         self.scopes
             .last_mut()
@@ -580,5 +594,57 @@ impl<'a> Kernel<'a> {
             Sty::F32,
             &format!("arith.sitofp {} : i32 to f32", i32v.name),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Brute-force broadcast: the source index of destination element `i`.
+    fn reference(i: usize, src: &[usize], dst: &[usize]) -> usize {
+        let off = dst.len() - src.len();
+        let (ds, ss) = (strides(dst), strides(src));
+        (0..src.len())
+            .map(|j| {
+                let c = (i as i64 / ds[off + j]) as usize % dst[off + j];
+                if src[j] == 1 { 0 } else { c * ss[j] as usize }
+            })
+            .sum()
+    }
+
+    #[test]
+    fn broadcast_indices_match_brute_force_for_every_lane() {
+        // a small xorshift: deterministic shapes without a rand dependency
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n) as usize
+        };
+        for _ in 0..300 {
+            let rank = 1 + next(4);
+            let dst: Vec<usize> = (0..rank).map(|_| 1 + next(6)).collect();
+            let srank = next(rank as u64 + 1);
+            let src: Vec<usize> = dst[rank - srank..]
+                .iter()
+                .map(|&d| if next(2) == 0 { 1 } else { d })
+                .collect();
+            let n: usize = dst.iter().product();
+            let width = if n.is_multiple_of(4) { 4 } else { 1 };
+            let group = Ix::var(Var::Group, n / width).scale(width as i64);
+            for l in 0..width {
+                let ix = broadcast_ix(&group.add_konst(l as i64), &src, &dst);
+                for g in 0..n / width {
+                    let i = g * width + l;
+                    assert_eq!(
+                        ix.eval(&|_| g as i64) as usize,
+                        reference(i, &src, &dst),
+                        "{src:?} -> {dst:?}, element {i}: {ix}"
+                    );
+                }
+            }
+        }
     }
 }

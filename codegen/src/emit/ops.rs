@@ -1,6 +1,6 @@
 //! Scalar arithmetic: one IR op on one element, in `arith` and `math`.
 //!
-//! Floats are computed in f32 (16-bit floats are rounded back after each op), integers
+//! Floats are computed in f32 (a cast to a 16-bit float rounds to it), integers
 //! in i32, bools in i1. `max`/`min` propagate NaN like the interpreter; `recip` and `div`
 //! are IEEE divisions; `sigmoid` is `1/(1 + exp(−x))`.
 
@@ -178,7 +178,7 @@ impl Kernel<'_> {
         self.w.op(target, &rhs)
     }
 
-    /// Round an f32 result to the precision of a 16-bit float `dtype` (no-op otherwise).
+    /// Round an f32 value to the precision of a 16-bit float `dtype` (no-op otherwise).
     pub(crate) fn round(&mut self, dtype: DType, v: Val) -> Val {
         let half = match dtype {
             DType::BF16 => Sty::BF16,

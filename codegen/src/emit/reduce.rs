@@ -69,7 +69,7 @@ pub(crate) fn emit(k: &mut Kernel, p: &ReducePlan) -> Result<()> {
     };
     let (bx, by) = (block[0] as usize, block[1] as usize);
     let grid_x = if p.columns { p.out.div_ceil(bx) } else { p.out };
-    k.set_launch([grid_x as u32, p.chunks as u32, 1], block);
+    k.set_launch([grid_x, p.chunks], block)?;
 
     let tx = k.thread_id(Dim::X);
     let bid = k.block_id(Dim::X);
@@ -215,4 +215,55 @@ pub(crate) fn emit(k: &mut Kernel, p: &ReducePlan) -> Result<()> {
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operand_indices_match_brute_force() {
+        let shapes: [&[usize]; 4] = [&[3, 4, 5], &[2, 1, 6, 4], &[7], &[4, 4, 2, 3]];
+        for shape in shapes {
+            let rank = shape.len();
+            for mask in 1..(1u32 << rank) {
+                let axes: Vec<usize> = (0..rank).filter(|&a| mask & (1 << a) != 0).collect();
+                let kept: Vec<usize> = (0..rank).filter(|a| !axes.contains(a)).collect();
+                let out: usize = kept.iter().map(|&a| shape[a]).product();
+                let red: usize = axes.iter().map(|&a| shape[a]).product();
+                let p = ReducePlan {
+                    shape: shape.to_vec(),
+                    axes: axes.clone(),
+                    out,
+                    red,
+                    columns: false,
+                    width: 1,
+                    chunks: 1,
+                };
+                let ix = operand_ix(&p, &Ix::var(Var::Out, out), &Ix::var(Var::Red, red));
+                let st = strides(shape);
+                for o in 0..out {
+                    for k in 0..red {
+                        // row-major coordinates of o over the kept dims and k over the reduced
+                        let mut want = 0i64;
+                        let (mut oo, mut kk) = (o, k);
+                        for d in (0..rank).rev() {
+                            let c = if axes.contains(&d) {
+                                let c = kk % shape[d];
+                                kk /= shape[d];
+                                c
+                            } else {
+                                let c = oo % shape[d];
+                                oo /= shape[d];
+                                c
+                            };
+                            want += c as i64 * st[d];
+                        }
+                        let got = ix.eval(&|v| if v == Var::Out { o as i64 } else { k as i64 });
+                        assert_eq!(got, want, "{shape:?} axes {axes:?} o={o} k={k}: {ix}");
+                    }
+                }
+            }
+        }
+    }
 }

@@ -63,8 +63,8 @@ impl Sty {
         })
     }
 
-    /// The type a value of `dtype` is computed in: 16-bit floats are computed in f32 and
-    /// rounded after every op, so results match 16-bit arithmetic op by op.
+    /// The type a value of `dtype` is computed in: every float in f32, as the
+    /// interpreter's f32 runs do (only a cast to bf16/f16 rounds).
     pub(crate) fn compute(dtype: DType) -> Option<Sty> {
         Some(match dtype {
             DType::F32 | DType::BF16 | DType::F16 => Sty::F32,

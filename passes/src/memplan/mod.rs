@@ -13,7 +13,7 @@ mod assign;
 mod schedule;
 mod to_plan;
 
-pub use to_plan::{PlanTarget, assemble_plan, cpu_launch};
+pub use to_plan::{KernelCode, PlanTarget, assemble_plan};
 
 use crate::error::{PassError, Result};
 use crate::partition::{Layout, Program, ValueKind, step_predecessors};

@@ -1,7 +1,7 @@
 //! Step orders. The builder order is the program's own (the function's topological
-//! order). The greedy order is list scheduling that, among the steps whose inputs are
-//! ready, runs the one that frees the most activation bytes net of what it allocates
-//! (ties: the builder order), so values die early.
+//! order). The greedy order is list scheduling: among the steps whose inputs are ready,
+//! one that frees more activation bytes than it allocates runs first (the one freeing
+//! the most), so values die early; when none does, the builder order decides.
 
 use crate::partition::{Layout, Program};
 
@@ -92,14 +92,14 @@ pub(crate) fn greedy_order(
         gain
     };
     while !ready.is_empty() {
+        // A step that frees more than it allocates goes first (the one freeing the
+        // most); otherwise the builder order decides.
         let (idx, _) = ready
             .iter()
             .enumerate()
             .map(|(i, &s)| {
-                (
-                    i,
-                    (score(s, &allocated, &pending_reads), std::cmp::Reverse(s)),
-                )
+                let gain = score(s, &allocated, &pending_reads).max(0);
+                (i, (gain, std::cmp::Reverse(s)))
             })
             .max_by(|a, b| a.1.cmp(&b.1))
             .expect("ready is not empty");

@@ -5,13 +5,14 @@
 //! update kernel allows it (else copy them back at the end), and order the steps.
 
 use super::blocks::Blocks;
-use super::classify::{NodeKind, accumulates, numel};
+use super::classify::{NodeKind, numel};
 use super::deps::{step_predecessors, topological_order};
 use super::fuse::{Fusion, GroupClass};
 use super::gemm::gemm_for;
 use super::kernel_fn::{build_kernel, fingerprint, kernel_name};
 use super::layout::Layout;
-use super::program::{Kernel, Program, ProgramOutput, Step, Value, ValueId, ValueKind};
+use super::program::{Kernel, Move, Program, ProgramOutput, Step, Value, ValueId, ValueKind};
+use super::split::{Part, Splits};
 use crate::error::{PassError, Result};
 use llc_ir::plan::KernelClass;
 use llc_ir::{Function, NodeId, Op};
@@ -28,7 +29,11 @@ fn internal(f: &Function, msg: String) -> PassError {
 }
 
 /// Build the program of `fusion`'s function.
-pub(crate) fn build_program(mut fu: Fusion<'_>, order: &[NodeId]) -> Result<Program> {
+pub(crate) fn build_program(
+    mut fu: Fusion<'_>,
+    splits: &Splits,
+    order: &[NodeId],
+) -> Result<Program> {
     let f = fu.f;
     let bound = fu.kind.len();
     let mut buffer = vec![false; bound];
@@ -41,7 +46,14 @@ pub(crate) fn build_program(mut fu: Fusion<'_>, order: &[NodeId]) -> Result<Prog
     for &n in order {
         match fu.kind[n.index()] {
             NodeKind::Arg => buffer[n.index()] = true,
-            NodeKind::Gemm | NodeKind::View | NodeKind::ConcatCandidate => {
+            NodeKind::Gemm => {
+                buffer[n.index()] = true;
+                match splits.parts.get(&n) {
+                    Some(parts) => pending.extend(parts.iter().flat_map(|p| [p.a, p.b])),
+                    None => pending.extend(f.operands(n)),
+                }
+            }
+            NodeKind::View | NodeKind::ConcatCandidate => {
                 buffer[n.index()] = true;
                 pending.extend(f.operands(n));
             }
@@ -66,7 +78,12 @@ pub(crate) fn build_program(mut fu: Fusion<'_>, order: &[NodeId]) -> Result<Prog
         let Some(g) = to_walk.pop() else { break };
         for &m in &fu.groups[g].nodes {
             for o in f.operands(m) {
-                needed_through(&fu, o, g, &mut pending);
+                if is_move(&f.node(m).op) {
+                    // Library data movement reads buffers only.
+                    pending.push(o);
+                } else {
+                    needed_through(&fu, o, g, &mut pending);
+                }
             }
         }
     }
@@ -158,6 +175,13 @@ pub(crate) fn build_program(mut fu: Fusion<'_>, order: &[NodeId]) -> Result<Prog
         }
         let mut members = grp.nodes.clone();
         members.sort_by_key(|m| fu.pos[m.index()]);
+        if let [m] = members[..]
+            && is_move(&f.node(m).op)
+        {
+            steps.push(Step::Move(move_step(f, m, &val)));
+            priority.push(grp.min_pos);
+            continue;
+        }
         let in_group = |n: NodeId| fu.group_of[n.index()] == Some(g);
         let body = build_kernel(f, &members, &fu.kind, &in_group, &|n| buffer[n.index()]);
         if body.outputs.is_empty() {
@@ -182,31 +206,51 @@ pub(crate) fn build_program(mut fu: Fusion<'_>, order: &[NodeId]) -> Result<Prog
             });
             kernels.len() - 1
         });
-        let zero_outputs = members.iter().any(|&m| accumulates(&f.node(m).op));
         steps.push(Step::Kernel {
             kernel,
             inputs: body.inputs.iter().map(|&n| val(n)).collect(),
             outputs: body.outputs.iter().map(|&n| val(n)).collect(),
-            zero_outputs,
+            scratch: Vec::new(),
         });
         priority.push(grp.min_pos);
     }
     for &n in order {
-        if let Op::MatMul {
-            transpose_lhs,
-            transpose_rhs,
-        } = f.node(n).op
-        {
-            let ops = f.operands(n);
-            steps.push(Step::Gemm(gemm_for(
-                f.ty(ops[0]),
-                f.ty(ops[1]),
-                transpose_lhs,
-                transpose_rhs,
-                [val(ops[0]), val(ops[1]), val(n)],
-            )));
-            priority.push(fu.pos[n.index()]);
+        if fu.kind[n.index()] != NodeKind::Gemm {
+            continue;
         }
+        let parts: Vec<Part> = match splits.parts.get(&n) {
+            Some(p) => p.clone(),
+            None => {
+                let Op::MatMul {
+                    transpose_lhs,
+                    transpose_rhs,
+                } = f.node(n).op
+                else {
+                    return Err(internal(f, format!("%{} is not a matmul", f.node(n).name)));
+                };
+                let ops = f.operands(n);
+                vec![Part {
+                    a: ops[0],
+                    b: ops[1],
+                    ta: transpose_lhs,
+                    tb: transpose_rhs,
+                }]
+            }
+        };
+        let gemms = parts
+            .iter()
+            .map(|p| {
+                gemm_for(
+                    f.ty(p.a),
+                    f.ty(p.b),
+                    p.ta,
+                    p.tb,
+                    [val(p.a), val(p.b), val(n)],
+                )
+            })
+            .collect();
+        steps.push(Step::Gemm(gemms));
+        priority.push(fu.pos[n.index()]);
     }
 
     let mut program = Program {
@@ -301,4 +345,84 @@ fn same_region(fu: &Fusion<'_>, roots: &[NodeId]) -> bool {
         _ => None,
     };
     roots.windows(2).all(|w| region(w[0]) == region(w[1]))
+}
+
+/// Ops that become library data movement instead of kernels.
+fn is_move(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Transpose { .. } | Op::Slice { .. } | Op::Concat { .. } | Op::Gather | Op::ScatterAdd
+    )
+}
+
+/// Row-major strides of `shape`, in elements.
+fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut st = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        st[i] = st[i + 1] * shape[i + 1];
+    }
+    st
+}
+
+/// The data movement computing node `n` (an op for which [`is_move`] holds).
+fn move_step(f: &Function, n: NodeId, val: &dyn Fn(NodeId) -> ValueId) -> Vec<Move> {
+    let ops = f.operands(n);
+    let out = &f.ty(n).shape;
+    match &f.node(n).op {
+        Op::Transpose { perm } => {
+            let src = strides(&f.ty(ops[0]).shape);
+            vec![Move::StridedCopy {
+                src: val(ops[0]),
+                dst: val(n),
+                shape: out.clone(),
+                src_offset: 0,
+                src_strides: perm.iter().map(|&p| src[p]).collect(),
+                dst_offset: 0,
+                dst_strides: strides(out),
+            }]
+        }
+        Op::Slice { axis, start, .. } => {
+            let src = strides(&f.ty(ops[0]).shape);
+            vec![Move::StridedCopy {
+                src: val(ops[0]),
+                dst: val(n),
+                shape: out.clone(),
+                src_offset: start * src[*axis],
+                src_strides: src,
+                dst_offset: 0,
+                dst_strides: strides(out),
+            }]
+        }
+        Op::Concat { axis } => {
+            let dst = strides(out);
+            let mut at = 0;
+            ops.iter()
+                .map(|&o| {
+                    let shape = f.ty(o).shape.clone();
+                    let m = Move::StridedCopy {
+                        src: val(o),
+                        dst: val(n),
+                        src_offset: 0,
+                        src_strides: strides(&shape),
+                        dst_offset: at * dst[*axis],
+                        dst_strides: dst.clone(),
+                        shape: shape.clone(),
+                    };
+                    at += shape[*axis];
+                    m
+                })
+                .collect()
+        }
+        Op::Gather => vec![Move::Gather {
+            table: val(ops[0]),
+            indices: val(ops[1]),
+            out: val(n),
+        }],
+        Op::ScatterAdd => vec![Move::ScatterAdd {
+            indices: val(ops[0]),
+            updates: val(ops[1]),
+            out: val(n),
+        }],
+        other => unreachable!("`{}` is not data movement", other.name()),
+    }
 }

@@ -10,8 +10,8 @@
 //!   width `D`, with elementwise prologue and epilogue on `[R, D]` or per-row `[R]`
 //!   values; a per-row value may be broadcast back along the row.
 //! - **reduction**: one other reduction (column sums such as `rms_norm_grad_w`, full
-//!   reductions to a scalar) with an elementwise prologue on its input's element count
-//!   and an epilogue on its result's.
+//!   reductions to a scalar, a last-axis reduction of a single row) with an elementwise
+//!   prologue on its input's element count and an epilogue on its result's.
 //! - **single**: one data-movement op or an op in no class above (`transpose`, `gather`,
 //!   `scatter_add`, a strided `slice`, a `concat` that cannot be a view, unlowered
 //!   attention).
@@ -47,6 +47,8 @@ pub(crate) enum NodeKind {
     ReduceOp,
     /// One op per kernel (single class).
     Single,
+    /// Needs no buffer and no step: a matmul or concat replaced by split GEMMs.
+    Absorbed,
 }
 
 /// Product of a shape's dims.
@@ -92,7 +94,14 @@ pub(crate) fn classify_nodes(f: &Function, order: &[NodeId]) -> Vec<NodeKind> {
             op if op.is_elementwise() && all_const => NodeKind::ConstLike,
             op if op.is_elementwise() => NodeKind::Elementwise,
             Op::Rope { .. } => NodeKind::Rope,
-            Op::Reduce { axes, .. } if is_last_axis(axes, f.ty(ops[0]).rank()) => NodeKind::RowOp,
+            // A last-axis reduction over more than one row; a single row is a full
+            // reduction (reduction class: many blocks share it, nothing row-shaped joins).
+            Op::Reduce { axes, .. }
+                if is_last_axis(axes, f.ty(ops[0]).rank())
+                    && f.ty(ops[0]).numel() > f.ty(ops[0]).shape.last().copied().unwrap_or(1) =>
+            {
+                NodeKind::RowOp
+            }
             Op::Reduce { .. } | Op::RmsNormGradW { .. } => NodeKind::ReduceOp,
             Op::RmsNorm { .. }
             | Op::RmsNormGradX { .. }
@@ -278,11 +287,6 @@ pub fn check_kernel_class(k: &Function, class: KernelClass) -> Result<(), String
             Ok(())
         }
     }
-}
-
-/// Whether `op` accumulates into its output, which must be zeroed before the launch.
-pub(crate) fn accumulates(op: &Op) -> bool {
-    matches!(op, Op::ScatterAdd)
 }
 
 /// A short name for the op a kernel is built around, for kernel names.

@@ -359,7 +359,8 @@ impl<'f> Fusion<'f> {
                 | NodeKind::View
                 | NodeKind::ConcatCandidate
                 | NodeKind::ConstLike
-                | NodeKind::Broadcast => {}
+                | NodeKind::Broadcast
+                | NodeKind::Absorbed => {}
             }
         }
         self.merge_siblings();

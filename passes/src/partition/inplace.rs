@@ -36,8 +36,39 @@ pub(crate) fn compute_updates_in_place(p: &mut Program, priority: &mut Vec<usize
         }
     }
     let layout = Layout::new(p);
+    // Read-after-write successors of each step, for "is this reader after the kernel".
+    let mut writer: Vec<Option<usize>> = vec![None; n_values];
+    for (i, s) in p.steps.iter().enumerate() {
+        for w in s.writes() {
+            writer[w] = Some(i);
+        }
+    }
+    let mut succs: Vec<Vec<usize>> = vec![Vec::new(); p.steps.len()];
+    for (i, s) in p.steps.iter().enumerate() {
+        for r in s.reads() {
+            let mut v = r;
+            loop {
+                if let Some(w) = writer[v]
+                    && w != i
+                {
+                    succs[w].push(i);
+                }
+                match p.values[v].kind {
+                    ValueKind::View { base, .. } => v = base,
+                    _ => break,
+                }
+            }
+            for c in layout.covered_roots(p, r) {
+                if let Some(w) = writer[c]
+                    && w != i
+                {
+                    succs[w].push(i);
+                }
+            }
+        }
+    }
     let mut aliases: Vec<(ValueId, ValueId)> = Vec::new();
-    for s in &p.steps {
+    for (si, s) in p.steps.iter().enumerate() {
         let Step::Kernel {
             kernel,
             inputs,
@@ -51,7 +82,6 @@ pub(crate) fn compute_updates_in_place(p: &mut Program, priority: &mut Vec<usize
         if k.class != KernelClass::Elementwise {
             continue;
         }
-        // The kernel must have no readers at all, so nothing can need the old bytes after it.
         let closure = |y: ValueId| {
             let mut all = vec![y];
             let mut i = 0;
@@ -61,22 +91,22 @@ pub(crate) fn compute_updates_in_place(p: &mut Program, priority: &mut Vec<usize
             }
             all
         };
-        if outputs.iter().any(|&y| {
-            closure(y)
-                .iter()
-                .any(|&w| read_by_step[w] || plain_output[w])
-        }) {
-            continue;
-        }
+        let mut after: Option<Vec<bool>> = None;
         let args = k.func.args();
         for &y in outputs {
             if !matches!(p.values[y].kind, ValueKind::Computed) || !layout_is_single(&layout, p, y)
             {
                 continue;
             }
+            // y's value may only be used as updates of arguments (the bytes it would
+            // share are the arguments').
+            let uses = closure(y);
+            if uses.iter().any(|&w| read_by_step[w] || plain_output[w]) {
+                continue;
+            }
             // Leaves: (result value, updated argument, byte offset inside y).
             let mut leaves = Vec::new();
-            for w in closure(y) {
+            for &w in &uses {
                 for &a in &updates_of[w] {
                     leaves.push((w, a, p.root(w).1));
                 }
@@ -85,7 +115,7 @@ pub(crate) fn compute_updates_in_place(p: &mut Program, priority: &mut Vec<usize
                 continue;
             }
             let found = inputs.iter().enumerate().find(|&(j, &x)| {
-                p.values[x].ty == p.values[y].ty.with_shape(p.values[x].ty.shape.clone())
+                p.values[x].ty.dtype == p.values[y].ty.dtype
                     && p.values[x].ty.size_bytes() == p.values[y].ty.size_bytes()
                     && read_elementwise(&k.func, args[j])
                     && leaves.iter().all(|&(w, a, off)| {
@@ -94,7 +124,14 @@ pub(crate) fn compute_updates_in_place(p: &mut Program, priority: &mut Vec<usize
                         xp == ap && as_ == xs + off && ae - as_ == p.values[w].ty.size_bytes()
                     })
             });
-            if let Some((_, &x)) = found {
+            let Some((_, &x)) = found else { continue };
+            // Every other reader of the old bytes must be able to run before the kernel:
+            // none may depend on it.
+            let after = after.get_or_insert_with(|| reachable(&succs, si));
+            let blocked = p.steps.iter().enumerate().any(|(ri, rs)| {
+                ri != si && after[ri] && rs.reads().into_iter().any(|v| layout.overlaps(p, v, x))
+            });
+            if !blocked {
                 aliases.push((y, x));
             }
         }
@@ -122,6 +159,18 @@ pub(crate) fn compute_updates_in_place(p: &mut Program, priority: &mut Vec<usize
         p.steps.push(c);
         priority.push(usize::MAX);
     }
+}
+
+/// Steps reachable from `start` along `succs` (`start` itself excluded).
+fn reachable(succs: &[Vec<usize>], start: usize) -> Vec<bool> {
+    let mut seen = vec![false; succs.len()];
+    let mut stack = succs[start].clone();
+    while let Some(s) = stack.pop() {
+        if !std::mem::replace(&mut seen[s], true) {
+            stack.extend(succs[s].iter().copied());
+        }
+    }
+    seen
 }
 
 /// Whether `y` is a root alone in its place (not part of a block).

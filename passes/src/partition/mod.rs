@@ -36,6 +36,7 @@ mod kernel_fn;
 mod layout;
 mod pack;
 mod program;
+mod split;
 
 pub use classify::check_kernel_class;
 pub use deps::{step_predecessors, topological_order};
@@ -43,7 +44,7 @@ pub use kernel_fn::fingerprint;
 pub use layout::{Layout, Place};
 pub use pack::{PackStats, pack_step};
 pub use program::{
-    Gemm, Kernel, Program, ProgramCounts, ProgramOutput, Step, Value, ValueId, ValueKind,
+    Gemm, Kernel, Move, Program, ProgramCounts, ProgramOutput, Step, Value, ValueId, ValueKind,
 };
 
 use crate::error::{PassError, Result};
@@ -93,8 +94,15 @@ pub fn partition(step: &Function, opts: &PartitionOptions) -> Result<Program> {
 /// Partition a function as it is (no attention lowering, no packing).
 pub fn partition_prepared(f: &Function) -> Result<Program> {
     let order = f.topo_order()?;
-    let kinds = classify::classify_nodes(f, &order);
+    let mut kinds = classify::classify_nodes(f, &order);
+    let splits = split::find_splits(f, &order);
+    for &n in &splits.absorbed {
+        kinds[n.index()] = classify::NodeKind::Absorbed;
+    }
+    for &n in splits.parts.keys() {
+        kinds[n.index()] = classify::NodeKind::Gemm;
+    }
     let mut fusion = fuse::Fusion::new(f, &order, kinds);
     fusion.run(&order);
-    build::build_program(fusion, &order)
+    build::build_program(fusion, &splits, &order)
 }

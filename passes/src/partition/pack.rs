@@ -64,11 +64,10 @@ fn is_flat_body(f: &Function, x: NodeId, n: usize) -> bool {
 }
 
 /// The flat cluster reachable backwards from `roots` (all with the same element count).
-/// `pos` gives topological positions; `extra_roots_key` describes the roots for the key.
+/// `root_key` describes each root for the structure key.
 fn flat_cluster(
     f: &Function,
     roots: &[NodeId],
-    pos: &[usize],
     root_key: &dyn Fn(&Cluster, NodeId) -> String,
 ) -> Option<Cluster> {
     let n = numel(f.ty(roots[0]));
@@ -87,8 +86,31 @@ fn flat_cluster(
         body.insert(x);
         stack.extend(f.operands(x));
     }
-    let mut body: Vec<NodeId> = body.into_iter().collect();
-    body.sort_by_key(|b| pos[b.index()]);
+    // Canonical order: post-order from the roots, operands in slot order. It does not
+    // depend on where shared members sit in the function, so equal formulas get equal
+    // keys.
+    let body = {
+        let mut order = Vec::with_capacity(body.len());
+        let mut done: HashSet<NodeId> = HashSet::new();
+        let mut stack: Vec<(NodeId, bool)> = roots.iter().rev().map(|&r| (r, false)).collect();
+        while let Some((x, expanded)) = stack.pop() {
+            if done.contains(&x) {
+                continue;
+            }
+            if expanded {
+                done.insert(x);
+                order.push(x);
+                continue;
+            }
+            stack.push((x, true));
+            for o in f.operands(x).into_iter().rev() {
+                if body.contains(&o) && !done.contains(&o) {
+                    stack.push((o, false));
+                }
+            }
+        }
+        order
+    };
     let index: HashMap<NodeId, usize> = body.iter().enumerate().map(|(i, &b)| (b, i)).collect();
     let mut c = Cluster {
         n,
@@ -134,12 +156,20 @@ fn flat_cluster(
     Some(c)
 }
 
+/// Constants and broadcasts of scalars: free to duplicate, so they may be shared.
+fn is_splat(f: &Function, b: NodeId) -> bool {
+    matches!(f.node(b).op, Op::Full { .. } | Op::Broadcast)
+}
+
 /// Whether every member's users lie inside the cluster or are `allowed`, and no member
 /// but a root is a function result.
 fn self_contained(f: &Function, c: &Cluster, roots: &[NodeId], allowed: &[NodeId]) -> bool {
     let members: HashSet<NodeId> = c.body.iter().copied().collect();
     let results: HashSet<NodeId> = f.outputs().iter().map(|o| o.node).collect();
     c.body.iter().all(|&b| {
+        if is_splat(f, b) && !results.contains(&b) {
+            return true;
+        }
         (!results.contains(&b) || roots.contains(&b))
             && f.users(b)
                 .into_iter()
@@ -255,7 +285,6 @@ fn pack_updates(
     max_elements: usize,
     stats: &mut PackStats,
 ) -> Result<HashMap<NodeId, (usize, usize)>> {
-    let pos = positions(f)?;
     let updates: Vec<(NodeId, NodeId)> = f
         .outputs()
         .iter()
@@ -275,11 +304,13 @@ fn pack_updates(
     let mut claimed: HashMap<NodeId, usize> = HashMap::new();
     let mut clusterable = vec![false; updates.len()];
     for (i, &(o, _)) in updates.iter().enumerate() {
-        let Some(c) = flat_cluster(f, &[o], &pos, &|_, _| String::new()) else {
+        let Some(c) = flat_cluster(f, &[o], &|_, _| String::new()) else {
             continue;
         };
         clusterable[i] = true;
-        for b in c.body {
+        // Constants and scalar broadcasts may be shared between parameters' updates
+        // (common subexpressions); they are rebuilt per pack, so they link nothing.
+        for b in c.body.into_iter().filter(|&b| !is_splat(f, b)) {
             match claimed.get(&b) {
                 Some(&j) => {
                     let (ri, rj) = (find(&mut parent, i), find(&mut parent, j));
@@ -326,7 +357,7 @@ fn pack_updates(
                 None => "->none".to_string(),
             }
         };
-        let Some(c) = flat_cluster(f, &roots, &pos, &root_key) else {
+        let Some(c) = flat_cluster(f, &roots, &root_key) else {
             continue;
         };
         if !self_contained(f, &c, &roots, &[]) {
@@ -464,7 +495,7 @@ fn pack_norms(
                     && !results.contains(&leaf) =>
                 {
                     let z = f.operands(leaf)[0];
-                    flat_cluster(f, &[z], &pos, &|_, _| String::new())
+                    flat_cluster(f, &[z], &|_, _| String::new())
                         .filter(|c| self_contained(f, c, &[z], &[leaf]) && f.use_count(z) == 1)
                 }
                 _ => None,

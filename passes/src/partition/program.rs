@@ -72,42 +72,97 @@ impl Gemm {
     }
 }
 
+/// Data movement that is not a view, as a library step (sizes in elements).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Move {
+    /// For every index `i` of `shape`: `dst[dst_offset + i . dst_strides] =
+    /// src[src_offset + i . src_strides]` (a transpose, a strided slice, a concat part).
+    StridedCopy {
+        src: ValueId,
+        dst: ValueId,
+        shape: Vec<usize>,
+        src_offset: usize,
+        src_strides: Vec<usize>,
+        dst_offset: usize,
+        dst_strides: Vec<usize>,
+    },
+    /// `out[i] = table[indices[i]]` (rows).
+    Gather {
+        table: ValueId,
+        indices: ValueId,
+        out: ValueId,
+    },
+    /// `out = 0; out[indices[i]] += updates[i]` (rows).
+    ScatterAdd {
+        indices: ValueId,
+        updates: ValueId,
+        out: ValueId,
+    },
+}
+
+impl Move {
+    fn reads(&self) -> [ValueId; 2] {
+        match *self {
+            Move::StridedCopy { src, .. } => [src, src],
+            Move::Gather { table, indices, .. } => [table, indices],
+            Move::ScatterAdd {
+                indices, updates, ..
+            } => [indices, updates],
+        }
+    }
+
+    fn writes(&self) -> ValueId {
+        match *self {
+            Move::StridedCopy { dst, .. } => dst,
+            Move::Gather { out, .. } | Move::ScatterAdd { out, .. } => out,
+        }
+    }
+}
+
 /// One step of the program.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
-    /// Launch `kernel` (an index into [`Program::kernels`]) reading `inputs` (in the
-    /// kernel's argument order) and writing `outputs` (in its result order). With
-    /// `zero_outputs`, the outputs are zeroed first (the kernel accumulates into them).
+    /// Run `kernel` (an index into [`Program::kernels`]) reading `inputs` (in the
+    /// kernel's argument order) and writing `outputs` (in its result order), with
+    /// `scratch` buffers for values passed between its launches (see
+    /// [`Program::attach_scratch`]).
     Kernel {
         kernel: usize,
         inputs: Vec<ValueId>,
         outputs: Vec<ValueId>,
-        zero_outputs: bool,
+        scratch: Vec<ValueId>,
     },
-    Gemm(Gemm),
+    /// One GEMM, or several writing the same output summed (a split contraction: the
+    /// first with `beta = 0`, the others accumulating with `beta = 1`).
+    Gemm(Vec<Gemm>),
+    /// Data movement writing one value (several strided copies for a concat).
+    Move(Vec<Move>),
     /// Copy `src` into `dst` (same size): writes back an update that is not computed in
     /// place. Always at the end of the program.
-    Copy {
-        src: ValueId,
-        dst: ValueId,
-    },
+    Copy { src: ValueId, dst: ValueId },
 }
 
 impl Step {
     /// Values the step reads.
     pub fn reads(&self) -> Vec<ValueId> {
-        match self {
+        let mut v: Vec<ValueId> = match self {
             Step::Kernel { inputs, .. } => inputs.clone(),
-            Step::Gemm(g) => vec![g.a, g.b],
+            Step::Gemm(gs) => gs.iter().flat_map(|g| [g.a, g.b]).collect(),
+            Step::Move(ms) => ms.iter().flat_map(Move::reads).collect(),
             Step::Copy { src, .. } => vec![*src],
-        }
+        };
+        v.dedup();
+        v
     }
 
-    /// Values the step writes.
+    /// Values the step writes (scratch included).
     pub fn writes(&self) -> Vec<ValueId> {
         match self {
-            Step::Kernel { outputs, .. } => outputs.clone(),
-            Step::Gemm(g) => vec![g.c],
+            Step::Kernel {
+                outputs, scratch, ..
+            } => outputs.iter().chain(scratch).copied().collect(),
+            Step::Gemm(gs) => vec![gs[0].c],
+            Step::Move(ms) => vec![ms[0].writes()],
             Step::Copy { dst, .. } => vec![*dst],
         }
     }
@@ -148,6 +203,8 @@ pub struct Program {
 pub struct ProgramCounts {
     pub launches: usize,
     pub gemms: usize,
+    /// Data-movement steps (transposes, strided copies, gathers, scatter-adds).
+    pub moves: usize,
     pub copies: usize,
     pub distinct_kernels: usize,
     /// Launches by kernel class, in [`KernelClass`] order.
@@ -202,7 +259,8 @@ impl Program {
                         by_class[i] += 1;
                     }
                 }
-                Step::Gemm(_) => c.gemms += 1,
+                Step::Gemm(gs) => c.gemms += gs.len(),
+                Step::Move(_) => c.moves += 1,
                 Step::Copy { .. } => c.copies += 1,
             }
         }
@@ -221,7 +279,7 @@ impl Program {
         self.steps
             .iter()
             .map(|s| match s {
-                Step::Gemm(g) => g.flops(),
+                Step::Gemm(gs) => gs.iter().map(Gemm::flops).sum(),
                 Step::Kernel { kernel, .. } => {
                     let f = &self.kernels[*kernel].func;
                     f.node_ids()
@@ -229,9 +287,35 @@ impl Program {
                         .map(|n| f.ty(n).numel() as u64)
                         .sum()
                 }
-                Step::Copy { .. } => 0,
+                Step::Move(_) | Step::Copy { .. } => 0,
             })
             .sum()
+    }
+
+    /// Give every run of each kernel its scratch buffers: `scratch[k]` lists the types
+    /// kernel `k` needs (codegen says; a kernel compiled to several launches passes
+    /// partial results through them). Each run gets fresh values, alive only during it.
+    pub fn attach_scratch(&mut self, scratch: &[Vec<TensorType>]) {
+        let mut values = std::mem::take(&mut self.values);
+        for (i, s) in self.steps.iter_mut().enumerate() {
+            if let Step::Kernel {
+                kernel,
+                scratch: own,
+                ..
+            } = s
+            {
+                own.clear();
+                for (j, ty) in scratch.get(*kernel).into_iter().flatten().enumerate() {
+                    own.push(values.len());
+                    values.push(Value {
+                        name: format!("scratch.{i}.{j}"),
+                        ty: ty.clone(),
+                        kind: ValueKind::Computed,
+                    });
+                }
+            }
+        }
+        self.values = values;
     }
 
     /// Bytes each step reads and writes, summed over steps: the traffic a step costs if

@@ -152,6 +152,18 @@ impl Arena {
         Ok(())
     }
 
+    /// The bytes of `r`.
+    pub fn raw(&self, r: &BufRef) -> Result<&[u8]> {
+        let range = self.range(r)?;
+        Ok(&self.bytes[range])
+    }
+
+    /// The bytes of `r`, writable.
+    pub fn raw_mut(&mut self, r: &BufRef) -> Result<&mut [u8]> {
+        let range = self.range(r)?;
+        Ok(&mut self.bytes[range])
+    }
+
     /// Set every byte of `dst` to `value`.
     pub fn fill(&mut self, dst: &BufRef, value: u8) -> Result<()> {
         let d = self.range(dst)?;

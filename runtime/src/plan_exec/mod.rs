@@ -1,8 +1,10 @@
 //! The CPU executor of a compiled plan: one byte arena of the plan's size, laid out
 //! exactly as `plan.json` says; arguments written at their offsets; every step run in
 //! order (each kernel's IR function by the interpreter, reading its inputs from and
-//! writing its outputs to arena bytes; each GEMM by its descriptor; memsets and copies
-//! as bytes). Results and updated state are read back from the arena.
+//! writing its outputs to arena bytes; each GEMM by its descriptor; strided copies,
+//! gathers, scatter-adds, memsets and copies on the bytes). A kernel's GPU launches and
+//! scratch buffers are not needed here: the interpreter runs the whole function. Results
+//! and updated state are read back from the arena.
 //!
 //! Because every value goes through the arena at the plan's offsets, a wrong offset, a
 //! buffer reused while still alive, or a missed dependency shows up as a wrong result:
@@ -11,6 +13,7 @@
 
 mod arena;
 mod gemm;
+mod moves;
 
 use crate::error::{Result, RuntimeError};
 use crate::interp::run_function;
@@ -148,7 +151,7 @@ impl PlanExecutor {
             .get(i)
             .ok_or_else(|| plan_err(format!("the plan has no step {i}")))?;
         match step {
-            Step::Launch(l) => {
+            Step::Kernel(l) => {
                 let k = &self.kernels[&l.kernel];
                 let inputs = l
                     .inputs
@@ -162,6 +165,62 @@ impl PlanExecutor {
                     self.arena.write(r, k.ty(o.node).dtype, t)?;
                 }
             }
+            Step::StridedCopy {
+                src,
+                dst,
+                dtype,
+                shape,
+                src_offset,
+                src_strides,
+                dst_offset,
+                dst_strides,
+            } => moves::strided_copy(
+                &mut self.arena,
+                src,
+                dst,
+                *dtype,
+                shape,
+                *src_offset,
+                src_strides,
+                *dst_offset,
+                dst_strides,
+            )?,
+            Step::Gather {
+                table,
+                indices,
+                out,
+                dtype,
+                rows,
+                count,
+                row_elems,
+            } => moves::gather(
+                &mut self.arena,
+                table,
+                indices,
+                out,
+                *dtype,
+                *rows,
+                *count,
+                *row_elems,
+            )?,
+            Step::ScatterAdd {
+                indices,
+                updates,
+                out,
+                dtype,
+                rows,
+                count,
+                row_elems,
+            } => moves::scatter_add(
+                &mut self.arena,
+                indices,
+                updates,
+                out,
+                *dtype,
+                *rows,
+                *count,
+                *row_elems,
+            )?,
             Step::Gemm(g) => gemm::run_gemm(&mut self.arena, g)?,
             Step::Memset { dst, value } => self.arena.fill(dst, *value)?,
             Step::Copy { src, dst } => self.arena.copy(src, dst)?,

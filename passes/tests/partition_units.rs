@@ -1,0 +1,407 @@
+//! Structural tests of partitioning and memory planning on small functions and the tiny
+//! Llama step: kernel classes, dedupe across layers, GEMM splits, in-place updates and
+//! their ordering, memory-plan soundness, and attention lowering against the
+//! interpreter.
+
+use llc_ir::plan::KernelClass;
+use llc_ir::{ArgRole, AttnOperand, Builder, DType, Function, TensorType, print_function};
+use llc_models::{BuildOptions, LlamaConfig, build_forward};
+use llc_passes::egraph::{EGraphOptions, optimize};
+use llc_passes::lower_attention::lower_attention;
+use llc_passes::memplan::{MemPlanOptions, Schedule, plan_memory};
+use llc_passes::partition::{
+    Layout, PartitionOptions, Program, Step, ValueKind, check_kernel_class, partition,
+    step_predecessors,
+};
+use llc_passes::{OptimizerConfig, build_step, differentiate};
+use llc_runtime::tensor::rel_l2_diff;
+use llc_runtime::{Precision, random_args, run_function};
+
+fn step_of(cfg: &LlamaConfig, batch: usize, seq: usize, fused: bool) -> Function {
+    let m = build_forward(cfg, &BuildOptions::new(batch, seq)).unwrap();
+    let mut fwd = m.function("forward").unwrap().clone();
+    if fused {
+        fwd = optimize(&fwd, &EGraphOptions::forward()).unwrap().0;
+    }
+    let (fb, _) = differentiate(&fwd, "loss", "forward_backward").unwrap();
+    let (mut step, _) = build_step(&fb, &OptimizerConfig::default()).unwrap();
+    if fused {
+        step = optimize(&step, &EGraphOptions::step()).unwrap().0;
+    }
+    step
+}
+
+fn tiny(layers: usize) -> LlamaConfig {
+    LlamaConfig {
+        n_layers: layers,
+        ..LlamaConfig::preset("tiny").unwrap()
+    }
+}
+
+#[test]
+fn every_kernel_is_in_its_class() {
+    for fused in [false, true] {
+        let p = partition(
+            &step_of(&tiny(2), 2, 8, fused),
+            &PartitionOptions::default(),
+        )
+        .unwrap();
+        for k in &p.kernels {
+            assert_ne!(
+                k.class,
+                KernelClass::Single,
+                "{} stayed a single-op kernel",
+                k.name
+            );
+            check_kernel_class(&k.func, k.class).unwrap_or_else(|e| {
+                panic!(
+                    "{} is not {:?}: {e}\n{}",
+                    k.name,
+                    k.class,
+                    print_function(&k.func)
+                )
+            });
+        }
+    }
+}
+
+#[test]
+fn the_class_check_rejects_a_broadcast_of_a_computed_value_in_an_elementwise_kernel() {
+    let mut k = Function::new("k");
+    let mut b = Builder::new(&mut k);
+    let x = b.input("x", DType::F32, &[4]).unwrap();
+    let e = b.exp(x).unwrap();
+    let wide = b.broadcast(e, &[1, 4]).unwrap();
+    b.output(wide);
+    let err = check_kernel_class(&k, KernelClass::Elementwise).unwrap_err();
+    assert!(err.contains("broadcasts a computed value"), "{err}");
+    // Sizes are checked too.
+    let mut k = Function::new("k");
+    let mut b = Builder::new(&mut k);
+    let x = b.input("x", DType::F32, &[4]).unwrap();
+    let e = b.exp(x).unwrap();
+    let y = b.input("y", DType::F32, &[2, 4]).unwrap();
+    let z = b.exp(y).unwrap();
+    b.output(e);
+    b.output(z);
+    let err = check_kernel_class(&k, KernelClass::Elementwise).unwrap_err();
+    assert!(err.contains("has not 4 elements"), "{err}");
+}
+
+#[test]
+fn distinct_kernels_do_not_grow_with_depth() {
+    let count = |layers| {
+        let p = partition(
+            &step_of(&tiny(layers), 1, 8, true),
+            &PartitionOptions::default(),
+        )
+        .unwrap();
+        (p.kernels.len(), p.counts().launches)
+    };
+    let (k2, l2) = count(2);
+    let (k5, l5) = count(5);
+    assert_eq!(k2, k5, "distinct kernels");
+    assert!(l5 > l2, "more layers, more launches ({l2} -> {l5})");
+}
+
+#[test]
+fn horizontal_matmuls_need_no_copies_and_updates_are_packed() {
+    let step = step_of(&tiny(2), 2, 8, true);
+    let p = partition(&step, &PartitionOptions::default()).unwrap();
+    // Data movement left: the attention transposes, the embedding gather and its
+    // scatter-add gradient; no strided slices or concat copies around the fused QKV and
+    // W1/W3 matmuls.
+    for s in &p.steps {
+        if let Step::Move(ms) = s {
+            for m in ms {
+                if let llc_passes::partition::Move::StridedCopy { src, dst, .. } = m {
+                    let (a, b) = (&p.values[*src].ty, &p.values[*dst].ty);
+                    assert_eq!(
+                        a.numel(),
+                        b.numel(),
+                        "a copy of %{} that is not a transpose",
+                        p.values[*src].name
+                    );
+                }
+            }
+        }
+    }
+    assert!(!p.steps.iter().any(|s| matches!(s, Step::Copy { .. })));
+    // Every parameter update lands in its argument's bytes, from one kernel per class
+    // (decayed matrices, undecayed norm gains) plus the step counter.
+    let writers: Vec<usize> = p
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            s.writes().iter().any(|&w| {
+                let (root, _) = p.root(w);
+                matches!(p.values[root].kind, ValueKind::Arg(ArgRole::Param))
+            })
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(writers.len(), 2, "two update kernels write parameters");
+}
+
+/// A parameter read by a GEMM and updated in place: the GEMM must come first.
+#[test]
+fn an_in_place_update_waits_for_every_reader_of_the_old_value() {
+    let mut f = Function::new("step");
+    let mut b = Builder::new(&mut f);
+    let w = b.param("w", DType::F32, &[4, 4]).unwrap();
+    let x = b.input("x", DType::F32, &[2, 4]).unwrap();
+    let y = b.matmul(x, w).unwrap();
+    let s = b.sum_all(y).unwrap();
+    let next = b.mul_scalar(w, 0.5).unwrap();
+    b.output(s);
+    b.output_update(next, w);
+    let p = partition(&f, &PartitionOptions::default()).unwrap();
+    let (update, _) = p
+        .steps
+        .iter()
+        .enumerate()
+        .find(|(_, s)| {
+            matches!(s, Step::Kernel { .. }) && s.writes().iter().any(|&v| p.root(v).0 == p.args[0])
+        })
+        .expect("the update is computed in place");
+    let gemm = p
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::Gemm(_)))
+        .unwrap();
+    let preds = step_predecessors(&p, &Layout::new(&p));
+    assert!(preds[update].contains(&gemm), "write after read: {preds:?}");
+    assert!(gemm < update, "program order respects it");
+    // And the plan computes the right thing.
+    let args = random_args(&f, 5, 0, Precision::F32);
+    let want = run_function(&f, &args, Precision::F32).unwrap();
+    let got = execute(&p, &args);
+    for (g, w) in got.iter().zip(&want) {
+        assert!(rel_l2_diff(g, w) < 1e-6);
+    }
+}
+
+/// Run a program through memory planning and the plan executor.
+fn execute(p: &Program, args: &[llc_runtime::Tensor]) -> Vec<llc_runtime::Tensor> {
+    use llc_passes::memplan::{PlanTarget, assemble_plan};
+    let mp = plan_memory(p, &MemPlanOptions::default()).unwrap();
+    let plan = assemble_plan(p, &mp, &PlanTarget::cpu(p));
+    let mut ex =
+        llc_runtime::PlanExecutor::new(plan, p.kernels.iter().map(|k| k.func.clone()).collect())
+            .unwrap();
+    ex.set_args(args).unwrap();
+    ex.run().unwrap();
+    ex.outputs().unwrap()
+}
+
+/// No two activation values alive at the same step share a byte, unless one is a view
+/// of the other; every allocation is aligned.
+fn assert_sound(p: &Program, schedule: Schedule) -> llc_passes::memplan::MemoryPlan {
+    let mp = plan_memory(
+        p,
+        &MemPlanOptions {
+            schedule,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let layout = Layout::new(p);
+    let n = p.values.len();
+    let mut first = vec![usize::MAX; n];
+    let mut last = vec![0usize; n];
+    let outputs: Vec<usize> = p.outputs.iter().map(|o| layout.loc(p, o.value).0).collect();
+    for (at, &s) in mp.order.iter().enumerate() {
+        for v in p.steps[s].reads().into_iter().chain(p.steps[s].writes()) {
+            let place = layout.loc(p, v).0;
+            for &(r, _, _) in &layout.places[place].members {
+                first[r] = first[r].min(at);
+                last[r] = last[r].max(at);
+            }
+        }
+    }
+    let roots: Vec<usize> = (0..n)
+        .filter(|&v| matches!(p.values[v].kind, ValueKind::Computed) && first[v] != usize::MAX)
+        .collect();
+    for &a in &roots {
+        let pa = layout.loc(p, a).0;
+        let a_last = if outputs.contains(&pa) {
+            usize::MAX
+        } else {
+            last[a]
+        };
+        let (sa, ea) = (
+            mp.value_offsets[a],
+            mp.value_offsets[a] + p.values[a].ty.size_bytes() as u64,
+        );
+        for &b in &roots {
+            if a >= b || layout.loc(p, b).0 == pa {
+                continue;
+            }
+            let b_last = if outputs.contains(&layout.loc(p, b).0) {
+                usize::MAX
+            } else {
+                last[b]
+            };
+            let alive_together = first[a] <= b_last && first[b] <= a_last;
+            let (sb, eb) = (
+                mp.value_offsets[b],
+                mp.value_offsets[b] + p.values[b].ty.size_bytes() as u64,
+            );
+            assert!(
+                !(alive_together && sa < eb && sb < ea),
+                "%{} and %{} are alive together and overlap",
+                p.values[a].name,
+                p.values[b].name
+            );
+        }
+    }
+    for place in &layout.places {
+        let off = mp.value_offsets[place.members[0].0];
+        assert_eq!(
+            off % mp.alignment,
+            0,
+            "allocation of %{} is not aligned",
+            p.values[place.members[0].0].name
+        );
+    }
+    mp
+}
+
+#[test]
+fn memory_plans_are_sound_and_never_worse_than_builder_order() {
+    for fused in [false, true] {
+        let p = partition(
+            &step_of(&tiny(2), 2, 16, fused),
+            &PartitionOptions::default(),
+        )
+        .unwrap();
+        let builder = assert_sound(&p, Schedule::Builder);
+        let greedy = assert_sound(&p, Schedule::Greedy);
+        let auto = assert_sound(&p, Schedule::Auto);
+        assert_eq!(
+            auto.report.activation_bytes,
+            builder
+                .report
+                .activation_bytes
+                .min(greedy.report.activation_bytes)
+        );
+        assert!(auto.report.activation_bytes >= auto.report.live_peak_bytes);
+        assert!(auto.report.intermediate_sum_bytes > auto.report.activation_bytes);
+        // The regions tile the arena in order.
+        let mut at = 0;
+        for r in &auto.regions {
+            assert_eq!(r.offset, at);
+            at += r.bytes;
+        }
+        assert_eq!(at, auto.arena_bytes);
+    }
+}
+
+/// `attention` and its three gradients with grouped-query heads, as one function.
+fn attention_function(hq: usize, hkv: usize, t: usize, causal: bool) -> Function {
+    let (bsz, hd) = (2, 8);
+    let mut f = Function::new("attn");
+    let mut b = Builder::new(&mut f);
+    let q = b.input("q", DType::F32, &[bsz, hq, t, hd]).unwrap();
+    let k = b.input("k", DType::F32, &[bsz, hkv, t, hd]).unwrap();
+    let v = b.input("v", DType::F32, &[bsz, hkv, t, hd]).unwrap();
+    let dy = b.input("dy", DType::F32, &[bsz, hq, t, hd]).unwrap();
+    let scale = 1.0 / (hd as f64).sqrt();
+    let o = b.attention(q, k, v, scale, causal).unwrap();
+    b.output(o);
+    for wrt in [AttnOperand::Q, AttnOperand::K, AttnOperand::V] {
+        let g = b.attention_grad(wrt, [q, k, v, dy], scale, causal).unwrap();
+        b.output(g);
+    }
+    f
+}
+
+#[test]
+fn lowered_attention_matches_the_interpreter() {
+    for (hq, hkv, causal) in [(4, 2, true), (4, 4, true), (6, 2, false), (4, 1, true)] {
+        let f = attention_function(hq, hkv, 5, causal);
+        let mut lowered = f.clone();
+        let stats = lower_attention(&mut lowered).unwrap();
+        assert_eq!((stats.forward, stats.backward), (1, 3));
+        llc_ir::verify_function(&lowered, &Default::default()).unwrap();
+        assert!(
+            lowered.node_ids().all(|n| !matches!(
+                lowered.node(n).op,
+                llc_ir::Op::Attention { .. } | llc_ir::Op::AttentionGrad { .. }
+            )),
+            "no attention op is left"
+        );
+        let args = random_args(&f, 11, 0, Precision::F32);
+        let want = run_function(&f, &args, Precision::F32).unwrap();
+        let got = run_function(&lowered, &args, Precision::F32).unwrap();
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            let e = rel_l2_diff(g, w);
+            assert!(
+                e < 1e-5,
+                "hq {hq} hkv {hkv} causal {causal}: result {i} off by {e:e}"
+            );
+        }
+        // And through the whole plan.
+        let p = partition(&f, &PartitionOptions::default()).unwrap();
+        for (i, (g, w)) in execute(&p, &args).iter().zip(&want).enumerate() {
+            let e = rel_l2_diff(g, w);
+            assert!(e < 1e-5, "plan: result {i} off by {e:e}");
+        }
+    }
+}
+
+#[test]
+fn the_backward_recomputes_probabilities_once_for_all_three_gradients() {
+    let mut f = attention_function(4, 2, 4, true);
+    lower_attention(&mut f).unwrap();
+    let softmaxes = f
+        .node_ids()
+        .filter(|&n| f.node(n).op.name() == "softmax")
+        .count();
+    assert_eq!(softmaxes, 2, "one in the forward, one shared by dq, dk, dv");
+    // The grouped query heads are a view: no copy of K or V to the query heads.
+    let p = partition(&f, &PartitionOptions::default()).unwrap();
+    assert_eq!(p.counts().moves, 0);
+    let kv_bytes = TensorType::new(DType::F32, [2, 2, 4, 8]).size_bytes();
+    assert!(
+        p.values
+            .iter()
+            .all(|v| v.ty.size_bytes() != 2 * kv_bytes || !v.name.contains("rep")),
+        "no repeated K/V"
+    );
+}
+
+#[test]
+fn lowered_attention_snapshot() {
+    let mut f = attention_function(4, 2, 3, true);
+    lower_attention(&mut f).unwrap();
+    f.remove_dead();
+    insta::assert_snapshot!(print_function(&f));
+}
+
+/// A last-axis reduction of a single row is a full reduction: elementwise work over
+/// the row's length does not join it (one block would do all of it).
+#[test]
+fn a_single_row_reduction_is_a_reduction_kernel() {
+    let mut f = Function::new("norm");
+    let mut b = Builder::new(&mut f);
+    let x = b.input("x", DType::F32, &[1000]).unwrap();
+    let sq = b.mul(x, x).unwrap();
+    let s = b.reduce_sum(sq, &[0], false).unwrap();
+    let r = b.sqrt(s).unwrap();
+    let wide = b.broadcast(r, &[1000]).unwrap();
+    let y = b.mul(x, wide).unwrap();
+    b.output(r);
+    b.output(y);
+    let p = partition(&f, &PartitionOptions::default()).unwrap();
+    let classes: Vec<KernelClass> = p
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Kernel { kernel, .. } => Some(p.kernels[*kernel].class),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(classes, [KernelClass::Reduction, KernelClass::Elementwise]);
+}
