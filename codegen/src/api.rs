@@ -10,7 +10,9 @@ use std::fmt;
 /// knows it by.
 #[derive(Clone, Debug)]
 pub struct KernelSpec<'a> {
+    /// How the runtime refers to the kernel (any text; entries get a sanitized form).
     pub name: String,
+    /// The kernel's computation.
     pub func: &'a Function,
 }
 
@@ -26,6 +28,8 @@ pub enum KernelClass {
     /// reduction of a row reduction): one or more launches, one block per output element
     /// or per 32 output columns, split over several blocks when there are few outputs.
     Reduction,
+    /// `scatter_add`: a launch zeroing the result, then atomic adds of the updates.
+    Scatter,
 }
 
 impl fmt::Display for KernelClass {
@@ -34,6 +38,7 @@ impl fmt::Display for KernelClass {
             KernelClass::Elementwise => "elementwise",
             KernelClass::Row => "row",
             KernelClass::Reduction => "reduction",
+            KernelClass::Scatter => "scatter",
         })
     }
 }
@@ -41,7 +46,9 @@ impl fmt::Display for KernelClass {
 /// A CUDA launch configuration.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Launch {
+    /// Blocks in x, y, z.
     pub grid: [u32; 3],
+    /// Threads per block in x, y, z (the entry is compiled for exactly this size).
     pub block: [u32; 3],
     /// Dynamic shared memory; kernels use static shared memory only, so this is 0.
     pub shared_mem_bytes: u32,
@@ -65,6 +72,7 @@ pub enum ParamInfo {
 pub struct KernelLaunch {
     /// The PTX entry (`.entry` name); structurally identical kernels share one.
     pub entry: String,
+    /// How to launch it.
     pub launch: Launch,
     /// The entry's parameters, in order.
     pub params: Vec<ParamInfo>,
@@ -78,7 +86,9 @@ pub struct KernelLaunch {
 pub struct CompiledKernel {
     /// The spec's name.
     pub name: String,
+    /// The strategy that compiled it.
     pub class: KernelClass,
+    /// The launches, to run in order.
     pub launches: Vec<KernelLaunch>,
     /// Buffers the runtime allocates for this kernel (uninitialized; each is written by
     /// one launch before a later launch reads it).
@@ -86,8 +96,9 @@ pub struct CompiledKernel {
 }
 
 /// The result of [`crate::compile_kernels`]: one PTX module holding every distinct kernel.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CompiledModule {
+    /// The GPU the PTX is for.
     pub target: Target,
     /// PTX text for `target`, loadable with `cuModuleLoadData`.
     pub ptx: String,

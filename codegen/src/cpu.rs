@@ -22,8 +22,11 @@ use std::collections::HashSet;
 /// bit patterns).
 #[derive(Clone, Debug, PartialEq)]
 pub enum HostData {
+    /// f32 values.
     F32(Vec<f32>),
+    /// i32 values (token ids, targets).
     I32(Vec<i32>),
+    /// Booleans (masks).
     Bool(Vec<bool>),
     /// bf16 or f16 bits.
     Half(Vec<u16>),

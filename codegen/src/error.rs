@@ -8,11 +8,18 @@ pub enum CodegenError {
     /// The kernel uses something no strategy handles; the message names the value and
     /// why, so the partitioner can cut the kernel differently.
     #[error("kernel `{kernel}`: {msg}")]
-    Unsupported { kernel: String, msg: String },
+    Unsupported {
+        /// The kernel's name.
+        kernel: String,
+        /// What is unsupported and where.
+        msg: String,
+    },
     /// The kernel function itself is malformed (it does not verify).
     #[error("kernel `{kernel}`: invalid IR: {source}")]
     InvalidIr {
+        /// The kernel's name.
         kernel: String,
+        /// What the verifier found.
         #[source]
         source: llc_ir::IrError,
     },
@@ -22,7 +29,12 @@ pub enum CodegenError {
     /// MLIR rejected the generated module or a pass failed; carries MLIR's diagnostics.
     /// This is a bug in the generator, never the user's input.
     #[error("MLIR {stage} failed: {diagnostics}")]
-    Mlir { stage: String, diagnostics: String },
+    Mlir {
+        /// What was being done (parsing, verification, lowering).
+        stage: String,
+        /// MLIR's diagnostics, one per line.
+        diagnostics: String,
+    },
     /// ptxas is missing or rejected the PTX.
     #[error("ptxas: {0}")]
     Ptxas(String),

@@ -36,6 +36,9 @@ pub(crate) enum Var {
     Chunk,
     /// The `y` thread slice whose partial a column reduction combines.
     Slice,
+    /// A row number read from memory (a `gather`/`scatter_add` index), clamped to the
+    /// table; each distinct loaded index gets its own.
+    Dyn(u32),
 }
 
 impl Var {
@@ -48,6 +51,7 @@ impl Var {
             Var::Red => "k",
             Var::Chunk => "g",
             Var::Slice => "s",
+            Var::Dyn(_) => "row",
         }
     }
 }

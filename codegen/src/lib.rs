@@ -15,12 +15,15 @@
 //! First every fused op except `rope` is rewritten into primitive ops (`decompose`):
 //! `rms_norm` and `softmax` and the rest become elementwise ops plus reductions over the
 //! last axis. Ops allowed in a kernel: arguments (role `input`), `full`, `iota`, unary,
-//! binary, compare, `select`, `cast`, `broadcast`, `reshape`, `reduce_sum`/`reduce_max`
-//! over any axes, `rope`, and the fused ops above; dtypes f32, bf16 and f16 (stored in 16
-//! bits, computed in f32; like the interpreter, only a cast rounds to them), i32 and bool
-//! (stored as one byte). Everything is
-//! addressed by linear index, so broadcasts and reshapes may appear anywhere. Then, going
-//! back from the outputs to the first reductions met:
+//! binary, compare, `select`, `cast`, `reduce_sum`/`reduce_max` over any axes, the fused
+//! ops above, `rope`, and data movement: `broadcast`, `reshape`, `transpose`, `slice`,
+//! `concat` (the operand holding each element is chosen statically where the index math
+//! allows, else by `scf.if`), `gather` (the loaded row index becomes a variable of the
+//! index math, clamped to the table). Dtypes: f32, bf16 and f16 (stored in 16 bits,
+//! computed in f32; like the interpreter, only a cast rounds to them), i32 and bool
+//! (stored as one byte). Every value is addressed by its linear index, each op mapping
+//! its result's index to its operands' (`crate::index`), so data movement may appear
+//! anywhere in a kernel. Then, going back from the outputs to the first reductions met:
 //!
 //! 1. **Elementwise** — no reductions; all outputs have the same element count `N`.
 //!    A grid-stride loop over `N`, 4 elements per thread step (one 16-byte vector load or
@@ -42,19 +45,28 @@
 //!    inside `rms_norm_grad_w`, per-row losses summed to the loss) is computed by an
 //!    earlier launch into a scratch buffer.
 //!
+//! 4. **Scatter** — `scatter_add` as the only output: one launch zeroes the result, a
+//!    grid-stride launch over the update elements adds each into its row atomically
+//!    (f32 or i32; the order of colliding adds is not fixed).
+//!
 //! Outputs whose top reductions differ (a row-kernel output next to a column sum) are
-//! rejected: the partitioner splits them. `matmul`, `attention*`, `transpose`, `slice`,
-//! `concat`, `gather`, `scatter_add` and f64 are rejected with a message naming the value.
+//! rejected: the partitioner splits them. `matmul` (a GEMM call), `attention*` (GEMMs
+//! plus softmax rows, split by the partitioner) and f64 are rejected, with a message
+//! naming the value. Data movement runs as elementwise kernels: reads through a
+//! transpose that moves the innermost axis are correct but uncoalesced (no shared-memory
+//! tiling yet).
 //!
 //! # Buffers
 //!
 //! Kernel parameters are bare device pointers (`use-bare-ptr-memref-call-conv`) to dense
 //! row-major buffers, at least 16-byte aligned. An output may share its buffer with an
-//! input that it reads only at its own element (in-place AdamW), except through `rope`,
-//! whose elements read their pair partner.
+//! input that it reads only at its own element (in-place AdamW); not through `rope`
+//! (which reads each element's pair partner) or other data movement.
 //!
 //! The same kernels can be emitted for the CPU ([`cpu`]), which runs them through MLIR's
 //! execution engine to check the index math and arithmetic on a machine without a GPU.
+
+#![warn(missing_docs)]
 
 mod api;
 pub mod artifact;
@@ -105,8 +117,10 @@ pub fn supports(f: &Function) -> Result<KernelClass> {
     Ok(plan.class)
 }
 
-/// A valid, unique MLIR symbol for a kernel named `name`.
-fn entry_name(name: &str, taken: &mut HashSet<String>) -> String {
+/// Valid, unused MLIR symbols for the `stages` launches of a kernel named `name`:
+/// `name` itself for one launch, `name_0`, `name_1`, … for several (with a suffix added
+/// to `name` until all are free). Marks them taken.
+fn entry_names(name: &str, stages: usize, taken: &mut HashSet<String>) -> Vec<String> {
     let mut base: String = name
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
@@ -114,13 +128,22 @@ fn entry_name(name: &str, taken: &mut HashSet<String>) -> String {
     if !base.starts_with(|c: char| c.is_ascii_alphabetic()) {
         base = format!("k_{base}");
     }
+    let names = |b: &str| -> Vec<String> {
+        if stages == 1 {
+            vec![b.to_string()]
+        } else {
+            (0..stages).map(|i| format!("{b}_{i}")).collect()
+        }
+    };
     let mut cand = base.clone();
     let mut n = 1;
-    while !taken.insert(cand.clone()) {
+    while names(&cand).iter().any(|e| taken.contains(e)) {
         cand = format!("{base}_{n}");
         n += 1;
     }
-    cand
+    let out = names(&cand);
+    taken.extend(out.iter().cloned());
+    out
 }
 
 /// The launches (entries, texts) of one distinct kernel, in `flavor`.
@@ -130,17 +153,10 @@ fn emit_kernel(
     flavor: Flavor,
     taken: &mut HashSet<String>,
 ) -> Result<(CompiledKernel, Vec<KernelText>)> {
-    let base = entry_name(name, taken);
+    let entries = entry_names(name, plan.stages.len(), taken);
     let mut launches = Vec::new();
     let mut texts = Vec::new();
-    for (i, stage) in plan.stages.iter().enumerate() {
-        let entry = if plan.stages.len() == 1 {
-            base.clone()
-        } else {
-            let e = format!("{base}_{i}");
-            taken.insert(e.clone());
-            e
-        };
+    for (stage, entry) in plan.stages.iter().zip(entries) {
         let kt = emit_stage(stage, &entry, name, flavor)?;
         launches.push(KernelLaunch {
             entry,
@@ -164,6 +180,15 @@ fn emit_kernel(
 /// pipeline run, one PTX text. Identical kernels (same [`kernel_fingerprint`] canonical
 /// form) share their entries.
 pub fn compile_kernels(kernels: &[KernelSpec], target: Target) -> Result<CompiledModule> {
+    if kernels.is_empty() {
+        return Ok(CompiledModule {
+            target,
+            ptx: String::new(),
+            mlir: String::new(),
+            kernels: Vec::new(),
+            entries: 0,
+        });
+    }
     let mut distinct: HashMap<Canonical, CompiledKernel> = HashMap::new();
     let mut taken = HashSet::new();
     let mut texts = Vec::new();

@@ -17,11 +17,17 @@ pub const INSTALL_HINT: &str = "install it with `pip install nvidia-cuda-nvcc==1
 /// Resource use of one kernel as `ptxas -v` reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct KernelResources {
+    /// The entry's name.
     pub name: String,
+    /// Registers per thread.
     pub registers: u32,
+    /// Local memory per thread for the call stack.
     pub stack_frame_bytes: u64,
+    /// Bytes stored to local memory because registers ran out (should be 0).
     pub spill_store_bytes: u64,
+    /// Bytes loaded back from such spills (should be 0).
     pub spill_load_bytes: u64,
+    /// Static shared memory per block.
     pub shared_bytes: u64,
 }
 

@@ -1,16 +1,19 @@
 //! The GPU architectures codegen emits PTX for.
 
 use crate::error::CodegenError;
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
 
 /// A GPU architecture: the `chip` of the NVVM target and the `-arch` for ptxas.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum Target {
     /// Ampere (A100).
+    #[serde(rename = "sm_80")]
     Sm80,
     /// Hopper (H100/H200), the default.
     #[default]
+    #[serde(rename = "sm_90")]
     Sm90,
 }
 

@@ -254,3 +254,38 @@ fn launches_beyond_grid_limits_are_errors() {
         KernelClass::Row
     );
 }
+
+#[test]
+fn entry_names_stay_unique_whatever_the_spec_names() {
+    // a single-launch kernel named like the second launch of a two-launch one, a name
+    // that is not a symbol, and no kernels at all
+    let a = common::rms_norm(4, 32);
+    let b = common::rms_norm_grad_w(2, 4, 64);
+    let c = common::softmax(&[4, 32]);
+    let specs = [
+        KernelSpec {
+            name: "x_0".into(),
+            func: &a,
+        },
+        KernelSpec {
+            name: "x".into(),
+            func: &b,
+        },
+        KernelSpec {
+            name: "3.layer/norm".into(),
+            func: &c,
+        },
+    ];
+    let m = compile_kernels(&specs, Target::Sm90).unwrap();
+    let entries: Vec<&str> = m
+        .kernels
+        .iter()
+        .flat_map(|k| k.launches.iter().map(|l| l.entry.as_str()))
+        .collect();
+    assert_eq!(entries, ["x_0", "x_1_0", "x_1_1", "k_3_layer_norm"]);
+    for e in entries {
+        assert!(m.ptx.contains(&format!(".entry {e}(")), "{e}");
+    }
+    let empty = compile_kernels(&[], Target::Sm90).unwrap();
+    assert!(empty.kernels.is_empty() && empty.ptx.is_empty());
+}

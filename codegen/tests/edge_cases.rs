@@ -134,6 +134,10 @@ fn split_reductions_of_every_kind() {
         let g = b.input("g", DType::F32, &[20000, 8])?;
         Ok(vec![b.reduce_sum(g, &[0], false)?])
     }));
+    check(&build("columns_split", |b| {
+        let g = b.input("g", DType::F32, &[20000, 40])?;
+        Ok(vec![b.reduce_max(g, &[0], false)?])
+    }));
     check(&common::reduce(&[3, 70000], &[1], ReduceKind::Sum, false));
 }
 

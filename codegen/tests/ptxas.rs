@@ -29,6 +29,10 @@ fn kernels() -> Vec<Function> {
         common::rope(&[4, 512, 32, 128], false),
         common::rope(&[4, 512, 8, 128], true),
         common::int_ops(1000),
+        common::heads_transpose(&[4, 512, 32, 128]),
+        common::concat_last(2048, 4096, 1000),
+        common::embedding(32000, 4096, 2048),
+        common::embedding_grad(32000, 4096, 2048),
     ]
 }
 

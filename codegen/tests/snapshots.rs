@@ -35,3 +35,8 @@ fn elementwise_chain() {
 fn adamw() {
     insta::assert_snapshot!(mlir(&common::adamw(&[64, 64])));
 }
+
+#[test]
+fn rms_norm_grad_w_row_statistics_then_column_sums() {
+    insta::assert_snapshot!(mlir(&common::rms_norm_grad_w(2, 8, 64)));
+}

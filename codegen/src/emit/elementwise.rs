@@ -7,23 +7,30 @@
 //! on the element (scalar arguments such as a learning rate) are loaded once, before the
 //! loop.
 
-use crate::emit::flavor::Dim;
+use crate::emit::flavor::{Dim, Flavor};
 use crate::emit::kernel::Kernel;
 use crate::error::Result;
 use crate::index::{Ix, Var};
+use llc_ir::NodeId;
 
 /// Threads per block.
 const BLOCK: usize = 256;
 /// At most this many blocks; the grid-stride loop covers the rest.
 const MAX_BLOCKS: usize = 2048;
 
-/// Emit an elementwise kernel over `n` elements per output.
-pub(crate) fn emit(k: &mut Kernel, n: usize, width: usize) -> Result<()> {
-    let groups = n / width;
+/// Set up a grid-stride launch over `groups` element groups, evaluate ahead of the loop
+/// what `roots` need that does not vary per group, and run `body` once per group (with
+/// [`Var::Group`] bound).
+pub(crate) fn grid_loop(
+    k: &mut Kernel,
+    groups: usize,
+    roots: &[(NodeId, Ix)],
+    body: impl FnOnce(&mut Kernel) -> Result<()>,
+) -> Result<()> {
     let block = k.block_shape(BLOCK as u32, 1);
     let grid = match k.flavor {
-        crate::emit::flavor::Flavor::Gpu => groups.div_ceil(BLOCK).clamp(1, MAX_BLOCKS),
-        crate::emit::flavor::Flavor::Cpu => 1,
+        Flavor::Gpu => groups.div_ceil(BLOCK).clamp(1, MAX_BLOCKS),
+        Flavor::Cpu => 1,
     };
     k.set_launch([grid, 1], block)?;
     let tid = k.thread_id(Dim::X);
@@ -33,8 +40,13 @@ pub(crate) fn emit(k: &mut Kernel, n: usize, width: usize) -> Result<()> {
     let first = k.fop("muli", &bid, &bdim);
     let first = k.fop("addi", &first, &tid);
     let step = k.fop("muli", &gdim, &bdim);
+    k.hoist(roots, Var::Group)?;
+    k.for_each(Var::Group, groups, &first, &step, body)
+}
 
-    let group = Ix::var(Var::Group, groups).scale(width as i64);
+/// Emit an elementwise kernel over `n` elements per output.
+pub(crate) fn emit(k: &mut Kernel, n: usize, width: usize) -> Result<()> {
+    let group = Ix::var(Var::Group, n / width).scale(width as i64);
     let outputs: Vec<_> = k.f.outputs().iter().map(|o| o.node).collect();
     let roots: Vec<_> = outputs
         .iter()
@@ -43,8 +55,7 @@ pub(crate) fn emit(k: &mut Kernel, n: usize, width: usize) -> Result<()> {
             (0..width).map(move |l| (o, group.add_konst(l as i64)))
         })
         .collect();
-    k.hoist(&roots, Var::Group)?;
-    k.for_each(Var::Group, groups, &first, &step, |k| {
+    grid_loop(k, n / width, &roots, |k| {
         // every output is computed before any is stored, so an output may share its
         // buffer with an input read at the same element
         let mut all = Vec::new();

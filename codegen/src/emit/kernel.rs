@@ -1,11 +1,6 @@
-//! The state of one kernel being written, and element evaluation.
-//!
-//! [`Kernel::eval`] produces the value of a node at a symbolic index: it recurses through
-//! the operands with their mapped indices and memoizes each `(node, index)` pair in the
-//! innermost open region, so a value used by several outputs, or by several lanes at the
-//! same index, is computed once. Loads at consecutive lane indices starting at a
-//! 16-byte-aligned element become one vector load; reductions are not evaluated here but
-//! bound by the strategy once it has computed them for the current row or output.
+//! The state of one kernel being written: parameters, memo scopes, loop variables,
+//! index emission, loads and stores. Loads at consecutive lane indices starting at a
+//! provably 16-byte-aligned element become one vector load.
 
 use crate::api::Launch;
 use crate::emit::flavor::Flavor;
@@ -13,8 +8,8 @@ use crate::emit::libdevice::MathFn;
 use crate::emit::text::{Sty, Val, Writer};
 use crate::error::{CodegenError, Result};
 use crate::index::{Atom, Ix, Var};
-use llc_ir::{DType, Function, NodeId, Op};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use llc_ir::{Function, NodeId};
+use std::collections::{BTreeSet, HashMap};
 
 /// A kernel parameter: a buffer of `numel` elements stored as `storage`.
 #[derive(Clone, Debug)]
@@ -33,11 +28,11 @@ impl Buf {
 
 /// Values known in one region (a loop body, a conditional, the function body).
 #[derive(Default)]
-struct Scope {
-    vals: HashMap<(NodeId, Ix), Val>,
-    idx: HashMap<Ix, Val>,
-    vecs: HashMap<(NodeId, Ix), String>,
-    angles: HashMap<(Ix, Ix), (Val, Val)>,
+pub(crate) struct Scope {
+    pub vals: HashMap<(NodeId, Ix), Val>,
+    pub idx: HashMap<Ix, Val>,
+    pub vecs: HashMap<(NodeId, Ix), String>,
+    pub angles: HashMap<(Ix, Ix), (Val, Val)>,
 }
 
 /// One kernel (one `gpu.func` or CPU `func.func`) being written.
@@ -53,54 +48,16 @@ pub(crate) struct Kernel<'a> {
     pub width: usize,
     pub params: Vec<Buf>,
     args: HashMap<NodeId, usize>,
-    scopes: Vec<Scope>,
+    pub(crate) scopes: Vec<Scope>,
     vars: HashMap<Var, Val>,
-    bound: HashMap<NodeId, (Ix, Val)>,
+    pub(crate) bound: HashMap<NodeId, (Ix, Val)>,
+    /// Row variables of loaded indices, by the SSA name of the loaded value.
+    pub(crate) dyns: HashMap<String, Var>,
     pub math: BTreeSet<MathFn>,
     pub(crate) hw: HashMap<String, Val>,
     pub(crate) shared: Vec<String>,
     pub launch: Launch,
 }
-
-/// Row-major strides of `shape`.
-pub(crate) fn strides(shape: &[usize]) -> Vec<i64> {
-    let mut s = vec![1i64; shape.len()];
-    for i in (0..shape.len().saturating_sub(1)).rev() {
-        s[i] = s[i + 1] * shape[i + 1] as i64;
-    }
-    s
-}
-
-/// Index into the operand of a numpy-style broadcast from `src` to `dst`, given the
-/// index into the result. Runs of consecutive kept dims are handled as one dim.
-pub(crate) fn broadcast_ix(ix: &Ix, src: &[usize], dst: &[usize]) -> Ix {
-    let off = dst.len() - src.len();
-    let (ds, ss) = (strides(dst), strides(src));
-    let kept = |k: usize| k >= off && src[k - off] != 1;
-    let mut out = Ix::konst(0);
-    let mut k = 0;
-    while k < dst.len() {
-        if !kept(k) {
-            k += 1;
-            continue;
-        }
-        let start = k;
-        while k + 1 < dst.len() && kept(k + 1) {
-            k += 1;
-        }
-        let size: usize = dst[start..=k].iter().product();
-        let coord = ix.div(ds[k]).rem(size as i64);
-        out = out.add(&coord.scale(ss[k - off]));
-        k += 1;
-    }
-    out
-}
-
-/// The coordinate along `axis` of the element at `ix` in `shape`.
-pub(crate) fn coord(ix: &Ix, shape: &[usize], axis: usize) -> Ix {
-    ix.div(strides(shape)[axis]).rem(shape[axis] as i64)
-}
-
 impl<'a> Kernel<'a> {
     /// Start a kernel computing `f`: parameters are its arguments, then its outputs.
     pub(crate) fn new(
@@ -141,6 +98,7 @@ impl<'a> Kernel<'a> {
             scopes: vec![Scope::default()],
             vars: HashMap::new(),
             bound: HashMap::new(),
+            dyns: HashMap::new(),
             math: BTreeSet::new(),
             hw: HashMap::new(),
             shared: Vec::new(),
@@ -264,168 +222,9 @@ impl<'a> Kernel<'a> {
             a
         })
     }
-
-    // ---- evaluation ----
-
-    fn lookup(&self, n: NodeId, ix: &Ix) -> Option<Val> {
-        self.scopes
-            .iter()
-            .rev()
-            .find_map(|s| s.vals.get(&(n, ix.clone())))
-            .cloned()
-    }
-
-    /// The operands a node reads at `ix`, with their indices (none for reductions,
-    /// whose operands the strategy reads in its own loops).
-    pub(crate) fn operand_ixs(&self, n: NodeId, ix: &Ix) -> Vec<(NodeId, Ix)> {
-        let f = self.f;
-        let ops = f.operands(n);
-        match &f.node(n).op {
-            Op::Broadcast => {
-                vec![(
-                    ops[0],
-                    broadcast_ix(ix, &f.ty(ops[0]).shape, &f.ty(n).shape),
-                )]
-            }
-            Op::Reduce { axes, .. } if !crate::plan::is_trivial(f, n, axes) => Vec::new(),
-            Op::Rope { .. } => {
-                let partner = ix.add_konst(1).add(&ix.rem(2).scale(-2));
-                vec![(ops[0], ix.clone()), (ops[0], partner)]
-            }
-            _ => ops.into_iter().map(|o| (o, ix.clone())).collect(),
-        }
-    }
-
-    /// Evaluate, before a loop over `var`, every value the loop needs that does not
-    /// depend on `var`, so the loop body only computes what changes per iteration.
-    pub(crate) fn hoist(&mut self, roots: &[(NodeId, Ix)], var: Var) -> Result<()> {
-        let mut seen = HashSet::new();
-        let mut stack = roots.to_vec();
-        while let Some((n, ix)) = stack.pop() {
-            if !seen.insert((n, ix.clone())) {
-                continue;
-            }
-            if !ix.mentions(var) {
-                if !matches!(self.f.node(n).op, Op::Full { .. }) {
-                    self.eval(n, &ix)?;
-                }
-                continue;
-            }
-            if matches!(self.f.node(n).op, Op::Arg { .. }) {
-                // the part of a load's index that stays fixed in the loop
-                let fixed = ix.invariant(var);
-                if fixed.terms().len() > 1 || fixed.terms().iter().any(|(_, c)| *c != 1) {
-                    self.index(&fixed)?;
-                }
-            }
-            stack.extend(self.operand_ixs(n, &ix));
-        }
-        Ok(())
-    }
-
-    /// The value of node `n` at element `ix` of its own shape, in its compute type.
-    pub(crate) fn eval(&mut self, n: NodeId, ix: &Ix) -> Result<Val> {
-        if let Some(v) = self.lookup(n, ix) {
-            return Ok(v);
-        }
-        let f = self.f;
-        let node = f.node(n);
-        let ops = f.operands(n);
-        let dtype = node.ty.dtype;
-        let v = match &node.op {
-            Op::Arg { .. } => self.load(n, ix)?,
-            Op::Full { value } => self.constant(dtype, value.0),
-            Op::Iota { axis } => {
-                let c = coord(ix, &node.ty.shape, *axis);
-                let c = self.index(&c)?;
-                let i = self.w.op(
-                    Sty::I32,
-                    &format!("arith.index_cast {} : index to i32", c.name),
-                );
-                self.convert(i, DType::I32, dtype)
-            }
-            Op::Unary { op } => {
-                let x = self.eval(ops[0], ix)?;
-                self.unary(*op, x)
-            }
-            Op::Binary { op } => {
-                let a = self.eval(ops[0], ix)?;
-                let b = self.eval(ops[1], ix)?;
-                self.binary(*op, a, b)
-            }
-            Op::Compare { op } => {
-                let a = self.eval(ops[0], ix)?;
-                let b = self.eval(ops[1], ix)?;
-                self.compare(*op, a, b, f.ty(ops[0]).dtype)
-            }
-            Op::Select => {
-                let c = self.eval(ops[0], ix)?;
-                let a = self.eval(ops[1], ix)?;
-                let b = self.eval(ops[2], ix)?;
-                self.w.op(
-                    a.ty,
-                    &format!(
-                        "arith.select {}, {}, {} : {}",
-                        c.name,
-                        a.name,
-                        b.name,
-                        a.ty.mlir()
-                    ),
-                )
-            }
-            Op::Cast => {
-                let x = self.eval(ops[0], ix)?;
-                self.convert(x, f.ty(ops[0]).dtype, dtype)
-            }
-            Op::Broadcast | Op::Reshape => {
-                let (o, oix) = self.operand_ixs(n, ix).remove(0);
-                self.eval(o, &oix)?
-            }
-            Op::Reduce { axes, .. } if crate::plan::is_trivial(f, n, axes) => {
-                self.eval(ops[0], ix)?
-            }
-            Op::Reduce { .. } => match self.bound.get(&n) {
-                Some((bix, v)) if bix == ix => v.clone(),
-                Some((bix, _)) => {
-                    return Err(self.unsupported(format!(
-                        "the reduction %{} is computed for element {bix} of the current row/output but read at element {ix}: a reduction's result may only be used in its own row",
-                        node.name
-                    )));
-                }
-                None => {
-                    return Err(self.unsupported(format!(
-                        "internal: the reduction %{} is not computed by this launch",
-                        node.name
-                    )));
-                }
-            },
-            Op::Rope { theta, inverse } => self.rope(n, ix, theta.0, *inverse)?,
-            other => {
-                return Err(self.unsupported(format!(
-                    "%{} = {}: no kernel lowering",
-                    node.name,
-                    other.name()
-                )));
-            }
-        };
-        // like the interpreter, 16-bit float values are computed in f32 and only a
-        // cast to bf16/f16 rounds (stores round too, being 16 bits wide)
-        let v = if matches!(node.op, Op::Cast) {
-            self.round(dtype, v)
-        } else {
-            v
-        };
-        self.scopes
-            .last_mut()
-            .expect("a scope is open")
-            .vals
-            .insert((n, ix.clone()), v.clone());
-        Ok(v)
-    }
-
     /// Load argument `n` at `ix`: from a vector load when `ix` is one of `width`
     /// consecutive elements starting at a provably aligned index.
-    fn load(&mut self, n: NodeId, ix: &Ix) -> Result<Val> {
+    pub(crate) fn load(&mut self, n: NodeId, ix: &Ix) -> Result<Val> {
         let p = self.args[&n];
         let buf = self.params[p].clone();
         let w = self.width as i64;
@@ -508,143 +307,5 @@ impl<'a> Kernel<'a> {
             buf.mlir_type()
         ));
         Ok(())
-    }
-
-    /// Rotary embedding of `x[B, T, H, hd]` at `ix`: `x·cos + partner·sin` with the
-    /// partner element of the pair and the sign of its position in the pair.
-    fn rope(&mut self, n: NodeId, ix: &Ix, theta: f64, inverse: bool) -> Result<Val> {
-        let f = self.f;
-        let x = f.operands(n)[0];
-        let shape = f.ty(x).shape.clone();
-        let (t_len, heads, hd) = (shape[1] as i64, shape[2] as i64, shape[3] as i64);
-        let t = ix.div(heads * hd).rem(t_len);
-        let pair = ix.rem(hd).div(2);
-        let parity = ix.rem(2);
-        let uses = self.operand_ixs(n, ix);
-        let a = self.eval(x, &uses[0].1)?;
-        let b = self.eval(x, &uses[1].1)?;
-        let (c, s) = self.rope_angle(&t, &pair, theta, hd, inverse)?;
-        let ac = self.fop("mulf", &a, &c);
-        let bs = self.fop("mulf", &b, &s);
-        Ok(match parity.as_konst() {
-            Some(0) => self.fop("subf", &ac, &bs),
-            Some(_) => self.fop("addf", &ac, &bs),
-            None => {
-                let even = self.fop("subf", &ac, &bs);
-                let odd = self.fop("addf", &ac, &bs);
-                let p = self.index(&parity)?;
-                let zero = self.w.index(0);
-                let is_even = self.w.op(
-                    Sty::I1,
-                    &format!("arith.cmpi eq, {}, {} : index", p.name, zero.name),
-                );
-                self.w.op(
-                    Sty::F32,
-                    &format!(
-                        "arith.select {}, {}, {} : f32",
-                        is_even.name, even.name, odd.name
-                    ),
-                )
-            }
-        })
-    }
-
-    /// `(cos θ, ±sin θ)` for `θ = t · theta^(-2·pair/hd)`, memoized per region.
-    fn rope_angle(
-        &mut self,
-        t: &Ix,
-        pair: &Ix,
-        theta: f64,
-        hd: i64,
-        inverse: bool,
-    ) -> Result<(Val, Val)> {
-        let key = (t.clone(), pair.clone());
-        if let Some(v) = self.scopes.iter().rev().find_map(|s| s.angles.get(&key)) {
-            return Ok(v.clone());
-        }
-        let ti = self.index(t)?;
-        let pi = self.index(pair)?;
-        let tf = self.index_to_f32(&ti);
-        let pf = self.index_to_f32(&pi);
-        let k = self.w.f32(-2.0 * theta.log2() / hd as f64);
-        let e = self.fop("mulf", &pf, &k);
-        let freq = self.math(MathFn::Exp2, &[e]);
-        let angle = self.fop("mulf", &tf, &freq);
-        let c = self.math(MathFn::Cos, std::slice::from_ref(&angle));
-        let s = self.math(MathFn::Sin, &[angle]);
-        let s = if inverse {
-            self.w.op(Sty::F32, &format!("arith.negf {} : f32", s.name))
-        } else {
-            s
-        };
-        self.scopes
-            .last_mut()
-            .expect("a scope is open")
-            .angles
-            .insert(key, (c.clone(), s.clone()));
-        Ok((c, s))
-    }
-
-    fn index_to_f32(&mut self, i: &Val) -> Val {
-        let i32v = self.w.op(
-            Sty::I32,
-            &format!("arith.index_cast {} : index to i32", i.name),
-        );
-        self.w.op(
-            Sty::F32,
-            &format!("arith.sitofp {} : i32 to f32", i32v.name),
-        )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Brute-force broadcast: the source index of destination element `i`.
-    fn reference(i: usize, src: &[usize], dst: &[usize]) -> usize {
-        let off = dst.len() - src.len();
-        let (ds, ss) = (strides(dst), strides(src));
-        (0..src.len())
-            .map(|j| {
-                let c = (i as i64 / ds[off + j]) as usize % dst[off + j];
-                if src[j] == 1 { 0 } else { c * ss[j] as usize }
-            })
-            .sum()
-    }
-
-    #[test]
-    fn broadcast_indices_match_brute_force_for_every_lane() {
-        // a small xorshift: deterministic shapes without a rand dependency
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state % n) as usize
-        };
-        for _ in 0..300 {
-            let rank = 1 + next(4);
-            let dst: Vec<usize> = (0..rank).map(|_| 1 + next(6)).collect();
-            let srank = next(rank as u64 + 1);
-            let src: Vec<usize> = dst[rank - srank..]
-                .iter()
-                .map(|&d| if next(2) == 0 { 1 } else { d })
-                .collect();
-            let n: usize = dst.iter().product();
-            let width = if n.is_multiple_of(4) { 4 } else { 1 };
-            let group = Ix::var(Var::Group, n / width).scale(width as i64);
-            for l in 0..width {
-                let ix = broadcast_ix(&group.add_konst(l as i64), &src, &dst);
-                for g in 0..n / width {
-                    let i = g * width + l;
-                    assert_eq!(
-                        ix.eval(&|_| g as i64) as usize,
-                        reference(i, &src, &dst),
-                        "{src:?} -> {dst:?}, element {i}: {ix}"
-                    );
-                }
-            }
-        }
     }
 }

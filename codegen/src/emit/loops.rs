@@ -100,6 +100,38 @@ impl Kernel<'_> {
             .collect())
     }
 
+    /// `scf.if cond -> ty { then } else { otherwise }`, returning the branch's value.
+    pub(crate) fn if_else(
+        &mut self,
+        cond: &Val,
+        ty: crate::emit::text::Sty,
+        then: impl FnOnce(&mut Self) -> Result<Val>,
+        otherwise: impl FnOnce(&mut Self) -> Result<Val>,
+    ) -> Result<Val> {
+        let res = self.w.fresh();
+        self.w.open(&format!(
+            "{res} = scf.if {} -> ({}) {{",
+            cond.name,
+            ty.mlir()
+        ));
+        self.push_scope();
+        let a = then(self);
+        self.pop_scope();
+        let a = a?;
+        self.w
+            .line(&format!("scf.yield {} : {}", a.name, ty.mlir()));
+        self.w.close(" else {");
+        self.w.indent_in();
+        self.push_scope();
+        let b = otherwise(self);
+        self.pop_scope();
+        let b = b?;
+        self.w
+            .line(&format!("scf.yield {} : {}", b.name, ty.mlir()));
+        self.w.close("");
+        Ok(Val { name: res, ty })
+    }
+
     /// `scf.if cond { body }`.
     pub(crate) fn when(
         &mut self,

@@ -2,6 +2,7 @@
 //! CPU flavor, one `func.func`), and the kernels of a compilation become one module.
 
 pub(crate) mod elementwise;
+pub(crate) mod eval;
 pub mod flavor;
 pub(crate) mod kernel;
 pub(crate) mod libdevice;
@@ -9,6 +10,8 @@ pub(crate) mod loops;
 pub(crate) mod ops;
 pub(crate) mod reduce;
 pub(crate) mod row;
+pub(crate) mod scatter;
+pub(crate) mod shape;
 pub(crate) mod text;
 
 use crate::api::Launch;
@@ -38,6 +41,7 @@ pub(crate) fn emit_stage(
     let width = match &stage.strategy {
         Strategy::Elementwise { width, .. } | Strategy::Row { width, .. } => *width,
         Strategy::Reduce(p) => p.width,
+        Strategy::Scatter { width, .. } => *width,
     };
     let mut k = Kernel::new(
         &stage.func,
@@ -50,6 +54,7 @@ pub(crate) fn emit_stage(
         Strategy::Elementwise { n, width } => elementwise::emit(&mut k, *n, *width)?,
         Strategy::Row { rows, cols, width } => row::emit(&mut k, *rows, *cols, *width)?,
         Strategy::Reduce(p) => reduce::emit(&mut k, p)?,
+        Strategy::Scatter { n, width } => scatter::emit(&mut k, *n, *width)?,
     }
     Ok(KernelText {
         text: k.function_text(),

@@ -20,8 +20,9 @@
 //! follows the reductions and stores the outputs.
 
 use crate::emit::flavor::Dim;
-use crate::emit::kernel::{Kernel, strides};
+use crate::emit::kernel::Kernel;
 use crate::emit::row::{kind, reduction_levels};
+use crate::emit::shape::strides;
 use crate::emit::text::{Sty, Val};
 use crate::error::Result;
 use crate::index::{Ix, Var};

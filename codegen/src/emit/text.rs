@@ -127,6 +127,11 @@ impl Writer {
         self.line(&format!("}}{suffix}"));
     }
 
+    /// Indent following lines one level (after a line that ends with `{`).
+    pub(crate) fn indent_in(&mut self) {
+        self.indent += 1;
+    }
+
     /// A line in the prelude (function entry), for values every region may use.
     pub(crate) fn prelude_op(&mut self, ty: Sty, rhs: &str) -> Val {
         let name = self.fresh();

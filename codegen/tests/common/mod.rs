@@ -244,6 +244,41 @@ pub fn int_ops(n: usize) -> Function {
     })
 }
 
+/// Attention's head transpose `[b, t, h, hd] -> [b, h, t, hd]`.
+pub fn heads_transpose(shape: &[usize]) -> Function {
+    build("heads_transpose", |b| {
+        let x = b.input("x", F32, shape)?;
+        Ok(vec![b.transpose(x, &[0, 2, 1, 3])?])
+    })
+}
+
+/// Concatenation of `[r, a]` and `[r, b]` along the last axis.
+pub fn concat_last(r: usize, a: usize, bb: usize) -> Function {
+    build("concat", |b| {
+        let x = b.input("x", F32, &[r, a])?;
+        let y = b.input("y", F32, &[r, bb])?;
+        Ok(vec![b.concat(&[x, y], 1)?])
+    })
+}
+
+/// Embedding lookup `table[v, d]` at `tokens[n]`.
+pub fn embedding(v: usize, d: usize, n: usize) -> Function {
+    build("embedding", |b| {
+        let t = b.input("table", F32, &[v, d])?;
+        let i = b.input("tokens", DType::I32, &[n])?;
+        Ok(vec![b.gather(t, i)?])
+    })
+}
+
+/// Embedding gradient: `scatter_add(tokens[n], g[n, d])` into `[v, d]`.
+pub fn embedding_grad(v: usize, d: usize, n: usize) -> Function {
+    build("embedding_grad", |b| {
+        let i = b.input("tokens", DType::I32, &[n])?;
+        let g = b.input("g", F32, &[n, d])?;
+        Ok(vec![b.scatter_add(i, g, v)?])
+    })
+}
+
 /// A matmul: not a kernel.
 pub fn matmul() -> Function {
     build("matmul", |b| {

@@ -20,10 +20,13 @@
 //! over `G` blocks per output writing partial results, followed by a row launch that
 //! combines the `G` partials of each output and applies what follows the reduction.
 
+mod check;
+mod extract;
+
 use crate::api::{KernelClass, ParamInfo};
-use crate::emit::text::Sty;
 use crate::error::{CodegenError, Result};
-use llc_ir::{ArgRole, Function, NodeId, Op, ReduceKind, TensorType};
+use extract::Subst;
+use llc_ir::{Function, NodeId, Op, ReduceKind, TensorType};
 use std::collections::{BTreeSet, HashMap};
 
 /// How one launch iterates.
@@ -39,6 +42,8 @@ pub(crate) enum Strategy {
     },
     /// Reduction of `shape` over `axes`.
     Reduce(ReducePlan),
+    /// Atomic accumulation of `n` `scatter_add` update elements into a zeroed result.
+    Scatter { n: usize, width: usize },
 }
 
 /// Parameters of a reduction launch.
@@ -88,7 +93,7 @@ const LONG_ROW: usize = 32 * 1024;
 
 /// Plan the kernel `d` (already decomposed). `kernel` names it in errors.
 pub(crate) fn plan(kernel: &str, d: &Function) -> Result<Plan> {
-    check_ops(kernel, d)?;
+    check::check_ops(kernel, d)?;
     let mut p = Planner {
         kernel,
         d,
@@ -96,6 +101,16 @@ pub(crate) fn plan(kernel: &str, d: &Function) -> Result<Plan> {
         scratch: Vec::new(),
         materialized: HashMap::new(),
     };
+    if let [o] = d.outputs()
+        && matches!(d.node(o.node).op, Op::ScatterAdd)
+    {
+        let class = p.plan_scatter(o.node)?;
+        return Ok(Plan {
+            class,
+            stages: p.stages,
+            scratch: p.scratch,
+        });
+    }
     let targets: Vec<(NodeId, ParamInfo)> = d
         .outputs()
         .iter()
@@ -108,68 +123,6 @@ pub(crate) fn plan(kernel: &str, d: &Function) -> Result<Plan> {
         stages: p.stages,
         scratch: p.scratch,
     })
-}
-
-/// Reject ops and types no strategy emits, naming the value.
-fn check_ops(kernel: &str, d: &Function) -> Result<()> {
-    let unsupported = |msg: String| CodegenError::Unsupported {
-        kernel: kernel.to_string(),
-        msg,
-    };
-    if d.outputs().is_empty() {
-        return Err(unsupported("the kernel has no outputs".into()));
-    }
-    for id in d.node_ids() {
-        let n = d.node(id);
-        let why = match &n.op {
-            Op::Arg { role } if *role != ArgRole::Input => Some(format!(
-                "argument %{} has role {}; kernel arguments are buffers of role input",
-                n.name,
-                role.name()
-            )),
-            Op::Arg { .. }
-            | Op::Full { .. }
-            | Op::Iota { .. }
-            | Op::Unary { .. }
-            | Op::Binary { .. }
-            | Op::Compare { .. }
-            | Op::Select
-            | Op::Cast
-            | Op::Broadcast
-            | Op::Reshape
-            | Op::Reduce { .. }
-            | Op::Rope { .. } => None,
-            Op::MatMul { .. } => {
-                Some("`matmul` is a GEMM library call, not part of a kernel".to_string())
-            }
-            Op::Attention { .. } | Op::AttentionGrad { .. } => Some(format!(
-                "`{}` is split into GEMMs and softmax row kernels by the partitioner",
-                n.op.name()
-            )),
-            Op::Transpose { .. } | Op::Slice { .. } | Op::Concat { .. } => Some(format!(
-                "the layout op `{}` is not fused into kernels",
-                n.op.name()
-            )),
-            Op::Gather | Op::ScatterAdd => Some(format!(
-                "the indexing op `{}` is not supported by codegen",
-                n.op.name()
-            )),
-            other => Some(format!("`{}` has no kernel lowering", other.name())),
-        };
-        if let Some(why) = why {
-            return Err(unsupported(format!("%{} = {}: {why}", n.name, n.op.name())));
-        }
-        if Sty::storage(n.ty.dtype).is_none() {
-            return Err(unsupported(format!(
-                "%{}: {} has dtype {}, which codegen does not handle (f32, bf16, f16, i32, bool)",
-                n.name, n.ty, n.ty.dtype
-            )));
-        }
-        if n.ty.numel() == 0 {
-            return Err(unsupported(format!("%{}: {} is empty", n.name, n.ty)));
-        }
-    }
-    Ok(())
 }
 
 /// A node's operand shape and reduced axes when it reduces anything (a reduction over
@@ -210,19 +163,7 @@ enum GroupKey {
     Other(Vec<usize>, Vec<usize>),
 }
 
-/// What a reduction stage replaces a node by.
-enum Subst {
-    /// An argument of the node's type bound to a parameter.
-    Arg(ParamInfo),
-    /// The combination of `[out, chunks]` partials (a row reduction of them).
-    Partials {
-        param: ParamInfo,
-        chunks: usize,
-        kind: ReduceKind,
-    },
-}
-
-struct Planner<'a> {
+pub(super) struct Planner<'a> {
     kernel: &'a str,
     d: &'a Function,
     stages: Vec<Stage>,
@@ -499,6 +440,64 @@ impl Planner<'_> {
         Ok(KernelClass::Reduction)
     }
 
+    /// `scatter_add` node `s` (the only output): a launch zeroing the result, then one
+    /// adding the updates into it.
+    fn plan_scatter(&mut self, s: NodeId) -> Result<KernelClass> {
+        let d = self.d;
+        let ops = d.operands(s);
+        if let Some(&r) = self.top_reductions(&ops).first() {
+            return Err(self.unsupported(format!(
+                "the operands of a scatter_add are computed per update element; {} reduces",
+                self.describe(r)
+            )));
+        }
+        let err = |source| CodegenError::InvalidIr {
+            kernel: self.kernel.to_string(),
+            source,
+        };
+        let ty = d.ty(s).clone();
+        let mut zero = Function::new(d.name.clone());
+        let mut params = Vec::new();
+        for (i, &a) in d.args().iter().enumerate() {
+            let n = d.node(a);
+            zero.add_arg(&n.name, llc_ir::ArgRole::Input, n.ty.clone())
+                .map_err(err)?;
+            params.push(ParamInfo::Arg(i));
+        }
+        let z = zero
+            .add(
+                "zero",
+                Op::Full {
+                    value: llc_ir::Real(0.0),
+                },
+                &[],
+                Some(ty.clone()),
+            )
+            .map_err(err)?;
+        zero.add_output(z, None);
+        params.push(ParamInfo::Output(0));
+        let n = ty.numel();
+        self.stages.push(Stage {
+            func: zero,
+            strategy: Strategy::Elementwise {
+                n,
+                width: if n.is_multiple_of(4) { 4 } else { 1 },
+            },
+            params,
+        });
+        let (func, params) = self.extract(&[(s, ParamInfo::Output(0))], &HashMap::new())?;
+        let n = d.ty(ops[1]).numel();
+        self.stages.push(Stage {
+            func,
+            strategy: Strategy::Scatter {
+                n,
+                width: if n.is_multiple_of(4) { 4 } else { 1 },
+            },
+            params,
+        });
+        Ok(KernelClass::Scatter)
+    }
+
     /// Plan launches writing each of `nodes` to a new scratch buffer, grouped so nodes
     /// needing the same kind of launch share one.
     fn materialize(&mut self, nodes: &[NodeId]) -> Result<()> {
@@ -541,92 +540,5 @@ impl Planner<'_> {
             .iter()
             .map(|(&n, &s)| (n, Subst::Arg(ParamInfo::Scratch(s))))
             .collect()
-    }
-
-    /// The function of one launch: the kernel's arguments, then an argument per
-    /// substituted node it reaches, the nodes reachable from `targets`, and `targets` as
-    /// outputs. Returns it with its parameter bindings.
-    fn extract(
-        &self,
-        targets: &[(NodeId, ParamInfo)],
-        subst: &HashMap<NodeId, Subst>,
-    ) -> Result<(Function, Vec<ParamInfo>)> {
-        let d = self.d;
-        let err = |source| CodegenError::InvalidIr {
-            kernel: self.kernel.to_string(),
-            source,
-        };
-        let roots: Vec<NodeId> = targets.iter().map(|t| t.0).collect();
-        let reached = self.reach(&roots, &|n| subst.contains_key(&n));
-        let mut f = Function::new(d.name.clone());
-        let mut map: HashMap<NodeId, NodeId> = HashMap::new();
-        let mut params = Vec::new();
-        for (i, &a) in d.args().iter().enumerate() {
-            let n = d.node(a);
-            map.insert(
-                a,
-                f.add_arg(&n.name, ArgRole::Input, n.ty.clone())
-                    .map_err(err)?,
-            );
-            params.push(ParamInfo::Arg(i));
-        }
-        for &n in &reached {
-            let Some(s) = subst.get(&n) else { continue };
-            let ty = d.ty(n).clone();
-            let name = f.unique_name(&format!("{}.in", d.node(n).name));
-            let id = match s {
-                Subst::Arg(p) => {
-                    params.push(*p);
-                    f.add_arg(&name, ArgRole::Input, ty).map_err(err)?
-                }
-                Subst::Partials {
-                    param,
-                    chunks,
-                    kind,
-                } => {
-                    params.push(*param);
-                    let pty = TensorType::new(ty.dtype, vec![ty.numel(), *chunks]);
-                    let p = f.add_arg(&name, ArgRole::Input, pty).map_err(err)?;
-                    let r = f
-                        .add(
-                            &format!("{}.combine", d.node(n).name),
-                            Op::Reduce {
-                                kind: *kind,
-                                axes: vec![1],
-                                keep_dims: false,
-                            },
-                            &[p],
-                            None,
-                        )
-                        .map_err(err)?;
-                    f.add(
-                        &format!("{}.reshape", d.node(n).name),
-                        Op::Reshape,
-                        &[r],
-                        Some(ty),
-                    )
-                    .map_err(err)?
-                }
-            };
-            map.insert(n, id);
-        }
-        let order = d.topo_order().map_err(err)?;
-        for n in order {
-            if !reached.contains(&n) || map.contains_key(&n) {
-                continue;
-            }
-            let node = d.node(n);
-            let ops: Vec<NodeId> = d.operands(n).iter().map(|o| map[o]).collect();
-            let name = f.unique_name(&node.name);
-            let id = f
-                .insert(&name, node.op.clone(), &ops, node.ty.clone())
-                .map_err(err)?;
-            map.insert(n, id);
-        }
-        for &(t, p) in targets {
-            f.add_output(map[&t], None);
-            params.push(p);
-        }
-        Ok((f, params))
     }
 }
