@@ -19,6 +19,16 @@ pub enum Command {
     Compile(CompileArgs),
     /// Evaluate a module's loss on the CPU with seeded random weights and tokens.
     Run(RunArgs),
+    /// Train a model: compile its step, then run it on data (CPU or GPU).
+    Train(Box<TrainArgs>),
+    /// Prepare training data (token shards) from text or SFT pairs.
+    #[command(subcommand)]
+    Data(DataCommand),
+    /// Train a tokenizer.
+    #[command(subcommand)]
+    Tokenizer(TokenizerCommand),
+    /// Plot a metrics log (loss, validation loss, learning rate) to a PNG.
+    Plot(PlotArgs),
 }
 
 /// Which model: a preset name or a Hugging Face `config.json`.
@@ -26,7 +36,7 @@ pub enum Command {
 pub struct ModelSpec {
     /// Preset name (see `llc-train model --list`): llama2-7b, llama2-13b, llama2-70b,
     /// tinyllama-1.1b, llama2-110m, llama2-15m, tiny.
-    #[arg(value_name = "NAME", required_unless_present_any = ["hf_config", "list"])]
+    #[arg(value_name = "NAME")]
     pub name: Option<String>,
     /// Build from a Hugging Face `config.json` instead of a preset.
     #[arg(long, value_name = "FILE", conflicts_with = "name")]
@@ -72,6 +82,189 @@ pub struct CompileArgs {
     pub emit_step: Option<PathBuf>,
     #[command(flatten)]
     pub optim: OptimizerArgs,
+    #[command(flatten)]
+    pub egraph: EGraphArgs,
+}
+
+/// E-graph optimizer switches and search limits.
+#[derive(Args, Debug, Clone)]
+pub struct EGraphArgs {
+    /// Skip the e-graph optimizer (fusion, GQA sharing, horizontal fusion, layout).
+    #[arg(long)]
+    pub no_egraph: bool,
+    /// Most rewrite iterations per e-graph run.
+    #[arg(long, default_value_t = 16)]
+    pub egraph_iter_limit: usize,
+    /// Most e-nodes per e-graph run.
+    #[arg(long, default_value_t = 4_000_000)]
+    pub egraph_node_limit: usize,
+    /// Most seconds of rewrite search per e-graph run.
+    #[arg(long, default_value_t = 60.0)]
+    pub egraph_time_limit: f64,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub spec: ModelSpec,
+    /// Start from the weights of a Hugging Face Llama directory (fine-tuning); the
+    /// model's shape comes from its `config.json`.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["name", "hf_config"])]
+    pub init_from: Option<PathBuf>,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Tokens per sequence.
+    #[arg(long, default_value_t = 256)]
+    pub seq: usize,
+    /// A prepared data directory (`llc-train data prepare`): train_*.bin and val_*.bin.
+    #[arg(long, value_name = "DIR", group = "source")]
+    pub data: Option<PathBuf>,
+    /// Text files or directories to train on, tokenized on the fly into OUT/data.
+    #[arg(long, value_name = "PATH", num_args = 1.., group = "source")]
+    pub text: Vec<PathBuf>,
+    /// Tokenizer for --text: `byte` (default) or a tokenizer.json.
+    #[arg(long, default_value = "byte")]
+    pub tokenizer: String,
+    /// Document boundaries for --text: file, blank-line, line, or delim:STRING (e.g.
+    /// `delim:%` for fortune files).
+    #[arg(long, default_value = "blank-line")]
+    pub doc_split: String,
+    /// Fraction of --text held out for validation.
+    #[arg(long, default_value_t = 0.05)]
+    pub val_fraction: f64,
+    /// Train on answer tokens only (SFT data prepared with `llc-train data sft`).
+    #[arg(long)]
+    pub sft: bool,
+    /// Optimizer steps to run (in total, counting steps before a resume).
+    #[arg(long, default_value_t = 200)]
+    pub steps: u64,
+    /// Evaluate the validation loss every this many steps (0: only at the end).
+    #[arg(long, default_value_t = 50)]
+    pub eval_every: u64,
+    /// Validation batches per evaluation.
+    #[arg(long, default_value_t = 8)]
+    pub eval_batches: usize,
+    /// Run directory: metrics.jsonl, checkpoints/, data/ (default runs/<model>).
+    #[arg(short, long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Save a checkpoint every this many steps (0: only at the end).
+    #[arg(long, default_value_t = 0)]
+    pub save_every: u64,
+    /// Keep this many most recent checkpoints.
+    #[arg(long, default_value_t = 3)]
+    pub keep_last: usize,
+    /// Continue the run in --out from its latest checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Continue from this checkpoint (a `step_*` directory or a checkpoints root).
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
+    pub resume_from: Option<PathBuf>,
+    /// `cpu`, `cuda`, or `auto` (CUDA when a GPU is present, else CPU).
+    #[arg(long, default_value = "auto")]
+    pub backend: String,
+    /// Seed of the initial weights and the data order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print a log line every this many steps when not on a terminal.
+    #[arg(long, default_value_t = 10)]
+    pub log_every: u64,
+    #[command(flatten)]
+    pub optim: OptimizerArgs,
+    #[command(flatten)]
+    pub egraph: EGraphArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DataCommand {
+    /// Tokenize text into llm.c-style token shards with a held-out validation shard.
+    Prepare(DataPrepareArgs),
+    /// Tokenize a JSONL of {"prompt", "answer"} pairs into shards with loss masks.
+    Sft(DataSftArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct DataPrepareArgs {
+    /// Text files or directories.
+    #[arg(long, value_name = "PATH", num_args = 1.., required = true)]
+    pub input: Vec<PathBuf>,
+    /// `byte` or a tokenizer.json.
+    #[arg(long, default_value = "byte")]
+    pub tokenizer: String,
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Fraction held out for validation.
+    #[arg(long, default_value_t = 0.05)]
+    pub val_fraction: f64,
+    /// Document boundaries: file, blank-line, line, or delim:STRING.
+    #[arg(long, default_value = "blank-line")]
+    pub doc_split: String,
+    /// Most tokens per shard.
+    #[arg(long, default_value_t = 100_000_000)]
+    pub shard_tokens: usize,
+    /// Replace existing shards.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DataSftArgs {
+    /// The JSONL file of {"prompt": ..., "answer": ...} objects.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// `byte` or a tokenizer.json.
+    #[arg(long, default_value = "byte")]
+    pub tokenizer: String,
+    /// Output directory.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Training sequence length (the padded layout pads each example to it).
+    #[arg(long, default_value_t = 256)]
+    pub seq: usize,
+    /// `packed` (examples back to back, as the Llama 2 paper) or `padded`.
+    #[arg(long, default_value = "packed")]
+    pub layout: String,
+    /// Fraction held out for validation.
+    #[arg(long, default_value_t = 0.05)]
+    pub val_fraction: f64,
+    /// Cut over-long examples instead of failing (padded layout).
+    #[arg(long)]
+    pub truncate: bool,
+    /// Replace existing shards.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenizerCommand {
+    /// Train a byte-level BPE tokenizer (Hugging Face tokenizers) on text.
+    Train(TokenizerTrainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TokenizerTrainArgs {
+    /// Vocabulary size.
+    #[arg(long)]
+    pub vocab: usize,
+    /// Text files or directories.
+    #[arg(long, value_name = "PATH", num_args = 1.., required = true)]
+    pub input: Vec<PathBuf>,
+    /// Output tokenizer.json.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Pairs seen fewer times than this are never merged.
+    #[arg(long, default_value_t = 2)]
+    pub min_frequency: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct PlotArgs {
+    /// The metrics log (metrics.jsonl of a run).
+    pub metrics: PathBuf,
+    /// Output PNG.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
 }
 
 /// Training-step hyperparameters; defaults are the Llama 2 paper's.

@@ -3,6 +3,7 @@
 //! and node counts, and the module can be handed to a hook (`--dump-after PASS`).
 
 use crate::autodiff::{AutodiffOptions, autodiff};
+use crate::egraph::{EGraphOptions, optimize_module};
 use crate::error::{PassError, Result};
 use crate::optimizer::{OptimizerConfig, lower_optimizer};
 use llc_ir::{Module, print_module, verify_module};
@@ -15,6 +16,12 @@ pub enum Pass {
     Autodiff(AutodiffOptions),
     /// Clipping, AdamW and the LR schedule as IR (see [`crate::optimizer`]).
     Optimizer(OptimizerConfig),
+    /// Equality saturation on the forward graph (fusion, GQA, layout, algebra), before
+    /// autodiff, so the VJPs of fused ops give fused backward ops.
+    EGraphForward(EGraphOptions),
+    /// Equality saturation on the step graph (horizontal fusion, layout, algebra), after
+    /// the optimizer, so fused projections' weight gradients are fused too.
+    EGraphStep(EGraphOptions),
     /// Remove values no result depends on, in every function.
     Dce,
 }
@@ -32,6 +39,8 @@ pub struct PassReport {
     pub nodes_after: usize,
     /// Pass-specific counters (`("grads", 9)`, `("removed", 12)` ...).
     pub counters: Vec<(&'static str, usize)>,
+    /// A multi-line report for passes that have more to say (the e-graph runs).
+    pub detail: Option<String>,
 }
 
 fn module_nodes(m: &Module) -> usize {
@@ -44,6 +53,8 @@ impl Pass {
         match self {
             Pass::Autodiff(_) => "autodiff",
             Pass::Optimizer(_) => "optimizer",
+            Pass::EGraphForward(_) => "egraph-forward",
+            Pass::EGraphStep(_) => "egraph-step",
             Pass::Dce => "dce",
         }
     }
@@ -52,6 +63,7 @@ impl Pass {
     pub fn run(&self, m: &mut Module) -> Result<PassReport> {
         let nodes_before = module_nodes(m);
         let start = Instant::now();
+        let mut detail = None;
         let counters = match self {
             Pass::Autodiff(opts) => {
                 let s = autodiff(m, opts)?;
@@ -65,6 +77,15 @@ impl Pass {
                 let s = lower_optimizer(m, cfg)?;
                 vec![("params", s.params), ("decayed", s.decayed)]
             }
+            Pass::EGraphForward(opts) | Pass::EGraphStep(opts) => {
+                let function = match self {
+                    Pass::EGraphForward(_) => "forward",
+                    _ => "step",
+                };
+                let r = optimize_module(m, function, opts)?;
+                detail = Some(r.to_string());
+                vec![("e-nodes", r.enodes), ("iterations", r.iterations)]
+            }
             Pass::Dce => {
                 let removed = m.functions.iter_mut().map(|f| f.remove_dead()).sum();
                 vec![("removed", removed)]
@@ -76,6 +97,7 @@ impl Pass {
             nodes_before,
             nodes_after: module_nodes(m),
             counters,
+            detail,
         })
     }
 }
@@ -117,6 +139,34 @@ impl Pipeline {
         Pipeline {
             passes: vec![Pass::Autodiff(autodiff), Pass::Optimizer(optimizer)],
         }
+    }
+
+    /// The compiler's standard pipeline: e-graph fusion on the forward graph, autodiff,
+    /// the optimizer, then e-graph horizontal/layout rewrites on the step. `egraph: None`
+    /// leaves the e-graph out (`--no-egraph`). Limits from `limits` (iterations, nodes,
+    /// time) apply to both e-graph runs.
+    pub fn standard(
+        autodiff: AutodiffOptions,
+        optimizer: OptimizerConfig,
+        egraph: Option<&EGraphOptions>,
+    ) -> Self {
+        let mut passes = Vec::new();
+        let with_limits = |groups: EGraphOptions, limits: &EGraphOptions| EGraphOptions {
+            rule_groups: groups.rule_groups,
+            ..limits.clone()
+        };
+        if let Some(limits) = egraph {
+            passes.push(Pass::EGraphForward(with_limits(
+                EGraphOptions::forward(),
+                limits,
+            )));
+        }
+        passes.push(Pass::Autodiff(autodiff));
+        passes.push(Pass::Optimizer(optimizer));
+        if let Some(limits) = egraph {
+            passes.push(Pass::EGraphStep(with_limits(EGraphOptions::step(), limits)));
+        }
+        Pipeline { passes }
     }
 
     /// Names of the passes in order.

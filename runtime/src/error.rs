@@ -4,7 +4,7 @@ use llc_ir::IrError;
 use thiserror::Error;
 
 /// Everything that can go wrong building tensors or executing a function.
-#[derive(Debug, Error, Clone, PartialEq)]
+#[derive(Debug, Error)]
 pub enum RuntimeError {
     /// A tensor was built from a buffer whose length does not match its shape.
     #[error("tensor of shape {shape:?} needs {expected} elements, got {got}")]
@@ -63,6 +63,18 @@ pub enum RuntimeError {
     /// The CUDA backend failed (no GPU, wrong target, out of memory, a failed kernel).
     #[error("cuda: {0}")]
     Cuda(#[from] crate::cuda::CudaError),
+    /// Reading or writing training data (tokenizers, shards, loaders).
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// Writing or reading a checkpoint.
+    #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    /// Writing or reading the metrics log.
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
+    /// A training run that cannot go on (bad configuration, a diverged loss).
+    #[error("training: {0}")]
+    Train(String),
 }
 
 /// Result alias for the runtime crate.

@@ -1,9 +1,13 @@
-//! llc-runtime: executes IR on the CPU (reference interpreter) and on CUDA GPUs.
+//! llc-runtime: executes IR on the CPU (reference interpreter) and on CUDA GPUs, and
+//! everything a training run needs around the step: data, checkpoints, metrics.
 
+pub mod checkpoint;
 pub mod cuda;
+pub mod data;
 pub mod error;
 pub mod init;
 pub mod interp;
+pub mod metrics;
 pub mod plan_exec;
 pub mod tensor;
 pub mod train;

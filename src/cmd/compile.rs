@@ -1,12 +1,17 @@
-//! `llc-train compile`: forward `.ir` -> training step (autodiff, optimizer), with a
-//! summary of what was built and how long each pass took.
+//! `llc-train compile`: forward `.ir` -> training step (e-graph fusion, autodiff,
+//! optimizer, e-graph on the step), with a summary of what was built and how long each
+//! pass took.
 
-use crate::cli::{CompileArgs, OptimizerArgs};
+use crate::cli::{CompileArgs, EGraphArgs, OptimizerArgs};
 use crate::fsutil::write_atomic;
 use anyhow::Result;
 use llc_ir::{Function, Module, human_bytes, human_count};
-use llc_passes::{AutodiffOptions, DecayOverride, OptimizerConfig, Pipeline, PipelineHooks};
-use std::time::Instant;
+use llc_passes::egraph::EGraphOptions;
+use llc_passes::{
+    AutodiffOptions, DecayOverride, OptimizerConfig, PassReport, Pipeline, PipelineHooks,
+};
+use std::fmt::Write;
+use std::time::{Duration, Instant};
 
 /// The optimizer configuration the flags describe.
 pub fn optimizer_config(a: &OptimizerArgs) -> Result<OptimizerConfig> {
@@ -34,16 +39,57 @@ pub fn optimizer_config(a: &OptimizerArgs) -> Result<OptimizerConfig> {
     Ok(cfg)
 }
 
-/// The compiler's pass pipeline for a forward module.
-pub fn training_pipeline(optim: &OptimizerArgs) -> Result<Pipeline> {
-    Ok(Pipeline::training(
+/// E-graph options for the forward run (`forward = true`) or the step run, with the
+/// flags' limits.
+pub fn egraph_options(a: &EGraphArgs, forward: bool) -> EGraphOptions {
+    let groups = if forward {
+        EGraphOptions::forward()
+    } else {
+        EGraphOptions::step()
+    };
+    EGraphOptions {
+        iter_limit: a.egraph_iter_limit,
+        node_limit: a.egraph_node_limit,
+        time_limit: Duration::from_secs_f64(a.egraph_time_limit.max(0.0)),
+        ..groups
+    }
+}
+
+/// The compiler's pass pipeline for a forward module, as the flags configure it.
+pub fn pipeline_for(optim: &OptimizerArgs, egraph: &EGraphArgs) -> Result<Pipeline> {
+    let limits = egraph_options(egraph, true);
+    Ok(Pipeline::standard(
         AutodiffOptions::default(),
         optimizer_config(optim)?,
+        (!egraph.no_egraph).then_some(&limits),
     ))
 }
 
+/// One line per pass (time, node counts, counters); with `details`, each pass's own
+/// report (the e-graph's rules, stop reason and cost estimate) below it.
+pub fn summarize_reports(reports: &[PassReport], details: bool) -> String {
+    let mut out = String::from("passes:\n");
+    for r in reports {
+        let counters: Vec<String> = r.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(
+            out,
+            "  {:<15} {:>9.1} ms  nodes {} -> {}  {}",
+            r.pass,
+            r.wall.as_secs_f64() * 1e3,
+            r.nodes_before,
+            r.nodes_after,
+            counters.join(" ")
+        );
+        if details && let Some(d) = &r.detail {
+            for line in d.lines() {
+                let _ = writeln!(out, "      {line}");
+            }
+        }
+    }
+    out
+}
+
 fn summarize(out: &mut String, f: &Function) {
-    use std::fmt::Write;
     let s = llc_ir::function_stats(f);
     let _ = writeln!(out, "func @{}: {} nodes", f.name, s.nodes);
     let _ = writeln!(
@@ -68,17 +114,16 @@ fn summarize(out: &mut String, f: &Function) {
 }
 
 pub fn run(a: CompileArgs) -> Result<()> {
-    use std::fmt::Write;
     let t0 = Instant::now();
     let mut module: Module = super::read_module(&a.input)?;
     let t_parse = t0.elapsed();
-    let pipeline = training_pipeline(&a.optim)?;
-    if a.dump_after.as_deref() == Some("parse") {
+    let pipeline = pipeline_for(&a.optim, &a.egraph)?;
+    let dump_parse = a.dump_after.as_deref() == Some("parse");
+    if dump_parse {
         print!("{}", llc_ir::print_module(&module));
     }
-    let forward_only = a.dump_after.as_deref() == Some("parse");
     let mut hooks = PipelineHooks {
-        dump_after: a.dump_after.clone().filter(|_| !forward_only),
+        dump_after: a.dump_after.clone().filter(|_| !dump_parse),
         on_dump: Some(Box::new(|_: &str, m: &Module| {
             print!("{}", llc_ir::print_module(m))
         })),
@@ -94,25 +139,13 @@ pub fn run(a: CompileArgs) -> Result<()> {
     for f in &module.functions {
         summarize(&mut out, f);
     }
-    let _ = writeln!(out, "passes:");
     let _ = writeln!(
         out,
-        "  {:<12} {:>9.1} ms",
+        "  {:<15} {:>9.1} ms",
         "parse",
         t_parse.as_secs_f64() * 1e3
     );
-    for r in &reports {
-        let counters: Vec<String> = r.counters.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let _ = writeln!(
-            out,
-            "  {:<12} {:>9.1} ms  nodes {} -> {}  {}",
-            r.pass,
-            r.wall.as_secs_f64() * 1e3,
-            r.nodes_before,
-            r.nodes_after,
-            counters.join(" ")
-        );
-    }
+    out.push_str(&summarize_reports(&reports, true));
     let _ = writeln!(
         out,
         "compile time: {:.2} s (parse {:.2} s, passes {:.2} s)",

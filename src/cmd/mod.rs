@@ -1,10 +1,14 @@
 //! One module per subcommand.
 
 mod compile;
+mod data;
 mod model;
+mod plot;
 mod run;
+mod tokenizer;
+mod train;
 
-use crate::cli::{Cli, Command, ModelSpec};
+use crate::cli::{Cli, Command, DataCommand, ModelSpec, TokenizerCommand};
 use anyhow::{Context, Result};
 use llc_models::LlamaConfig;
 
@@ -14,6 +18,11 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Model(a) => model::run(a),
         Command::Compile(a) => compile::run(a),
         Command::Run(a) => run::run(a),
+        Command::Train(a) => train::run(*a),
+        Command::Data(DataCommand::Prepare(a)) => data::prepare(a),
+        Command::Data(DataCommand::Sft(a)) => data::sft(a),
+        Command::Tokenizer(TokenizerCommand::Train(a)) => tokenizer::train(a),
+        Command::Plot(a) => plot::run(a),
     }
 }
 
@@ -24,7 +33,9 @@ pub fn load_config(spec: &ModelSpec) -> Result<LlamaConfig> {
             .with_context(|| format!("cannot read {}", path.display()))?;
         LlamaConfig::from_hf_config_json(&text).with_context(|| format!("in {}", path.display()))?
     } else {
-        let name = spec.name.as_deref().context("no model name given")?;
+        let name = spec.name.as_deref().context(
+            "no model given: name a preset (see `llc-train model --list`) or pass --hf-config FILE",
+        )?;
         LlamaConfig::preset(name)?
     };
     if let Some(v) = spec.vocab {

@@ -32,7 +32,9 @@ pub struct ClassData {
 /// and the problems found while typing nodes.
 #[derive(Clone, Debug, Default)]
 pub struct TypeAnalysis {
+    /// Role and type of each argument, by position.
     pub args: Vec<(ArgRole, TensorType)>,
+    /// Problems found typing nodes or merging classes (bugs in rules).
     pub errors: Vec<String>,
 }
 

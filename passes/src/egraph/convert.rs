@@ -4,19 +4,23 @@
 //! the same signature is kept alongside: argument names and roles, output order and
 //! `updates`, and every original node's name and position for naming and ordering.
 
-use super::EGraphError;
 use super::analysis::{EG, TypeAnalysis};
+use super::internal;
 use super::ops::encode;
+use crate::error::PassError;
 use egg::Id;
-use llc_ir::{ArgRole, Function, NodeId, TensorType};
+use llc_ir::{ArgRole, Function, IrError, NodeId, TensorType};
 use std::collections::HashMap;
 
 /// Where an original node went: its class when loaded (look it up with `find` after
 /// rewriting), its name and its position in the function's topological order.
 #[derive(Clone, Debug)]
 pub struct Origin {
+    /// Its e-class when loaded.
     pub class: Id,
+    /// Its name in the input function.
     pub name: String,
+    /// Its position in the input's topological order.
     pub position: usize,
     /// Index into the outputs when this node is returned (the first such output).
     pub output: Option<usize>,
@@ -25,31 +29,42 @@ pub struct Origin {
 /// One argument of the function being optimized.
 #[derive(Clone, Debug)]
 pub struct ArgInfo {
+    /// The argument's name.
     pub name: String,
+    /// How it is bound.
     pub role: ArgRole,
+    /// Its type.
     pub ty: TensorType,
+    /// Its e-class.
     pub class: Id,
 }
 
 /// One result: its class and the argument index it updates.
 #[derive(Clone, Copy, Debug)]
 pub struct OutputInfo {
+    /// The e-class returned.
     pub class: Id,
+    /// Position of the argument this result is the next value of.
     pub updates: Option<usize>,
 }
 
 /// A function loaded into an e-graph.
 pub struct Loaded {
+    /// The e-graph, one e-node per input node.
     pub egraph: EG,
+    /// The input function's name.
     pub func_name: String,
+    /// Its arguments, in order.
     pub args: Vec<ArgInfo>,
+    /// Its results, in order.
     pub outputs: Vec<OutputInfo>,
+    /// Every input node, in topological order.
     pub origins: Vec<Origin>,
 }
 
 /// Load `f` into a fresh e-graph.
-pub fn load(f: &Function) -> Result<Loaded, EGraphError> {
-    let order = f.topo_order().map_err(EGraphError::Ir)?;
+pub fn load(f: &Function) -> Result<Loaded, PassError> {
+    let order = f.topo_order()?;
     let arg_pos: HashMap<NodeId, usize> =
         f.args().iter().enumerate().map(|(i, &a)| (a, i)).collect();
     let args_meta: Vec<(ArgRole, TensorType)> = f
@@ -77,10 +92,17 @@ pub fn load(f: &Function) -> Result<Loaded, EGraphError> {
             &operands,
             arg_pos.get(&n).copied(),
         )
-        .ok_or_else(|| EGraphError::Unsupported {
-            func: f.name.clone(),
-            node: node.name.clone(),
-            msg: format!("`{}` with {} operands", node.op.name(), operands.len()),
+        .ok_or_else(|| {
+            PassError::Ir(IrError::Structure {
+                func: f.name.clone(),
+                msg: format!(
+                    "%{}: the e-graph cannot load `{}` with {} operands",
+                    node.name,
+                    node.op.name(),
+                    operands.len()
+                ),
+                span: None,
+            })
         })?;
         let class = eg.add(enode);
         class_of.insert(n, class);
@@ -92,10 +114,7 @@ pub fn load(f: &Function) -> Result<Loaded, EGraphError> {
         });
     }
     if let Some(e) = eg.analysis.errors.first() {
-        return Err(EGraphError::Internal(format!(
-            "@{}: loading failed: {e}",
-            f.name
-        )));
+        return Err(internal(&f.name, format!("loading failed: {e}")));
     }
     let args = f
         .args()

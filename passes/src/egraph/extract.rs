@@ -23,12 +23,13 @@
 //!
 //! Everything iterates in a fixed order, so the same e-graph gives the same function.
 
-use super::EGraphError;
 use super::analysis::EG;
 use super::convert::Loaded;
 use super::cost::enode_cost;
+use super::internal;
 use super::language::TensorLang;
 use super::ops::decode;
+use crate::error::PassError;
 use egg::{Id, Language};
 use llc_ir::{Function, NodeId};
 use std::cmp::Reverse;
@@ -36,10 +37,11 @@ use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 
 /// Every node costs at least this many seconds, so that among otherwise free choices
 /// (views) fewer nodes win and the cost is strictly positive.
-const NODE_EPSILON_S: f64 = 1e-15;
+const NODE_EPSILON_S: f64 = 1e-12;
 
 /// Chosen node per class (canonical ids), for the classes the outputs need.
 pub struct Choice {
+    /// The e-node chosen for each needed e-class.
     pub node: HashMap<Id, TensorLang>,
     /// Classes pinned to their safe node to break a cycle.
     pub pinned: usize,
@@ -132,7 +134,7 @@ fn amortized(eg: &EG, t: &Tables) -> (HashMap<Id, f64>, HashMap<Id, usize>) {
         let Some((v, i)) = cand else { continue };
         let improved = match best.get(&c) {
             None => true,
-            Some(&old) => v < old * (1.0 - 1e-9),
+            Some(&old) => v < old - NODE_EPSILON_S / 2.0,
         };
         if improved {
             best.insert(c, v);
@@ -200,7 +202,7 @@ fn heights(eg: &EG, t: &Tables) -> (HashMap<Id, usize>, HashMap<Id, usize>) {
 }
 
 /// Choose a node for every class the `roots` need, acyclically.
-pub fn choose(eg: &EG, roots: &[Id]) -> Result<Choice, EGraphError> {
+pub fn choose(eg: &EG, roots: &[Id], func: &str) -> Result<Choice, PassError> {
     let t = tables(eg);
     let (best, pick) = amortized(eg, &t);
     let (_height, safe) = heights(eg, &t);
@@ -219,7 +221,7 @@ pub fn choose(eg: &EG, roots: &[Id]) -> Result<Choice, EGraphError> {
     }
     let mut pinned: HashSet<Id> = HashSet::new();
     loop {
-        match find_cycle(eg, roots, &choice)? {
+        match find_cycle(eg, roots, &choice, func)? {
             None => break,
             Some(cycle) => {
                 // Pin the class on the cycle that loses least by taking its safe node.
@@ -235,9 +237,8 @@ pub fn choose(eg: &EG, roots: &[Id]) -> Result<Choice, EGraphError> {
                         victim = Some((loss, c));
                     }
                 }
-                let (_, c) = victim.ok_or_else(|| {
-                    EGraphError::Internal("extraction found a cycle it cannot break".into())
-                })?;
+                let (_, c) = victim
+                    .ok_or_else(|| internal(func, "extraction found a cycle it cannot break"))?;
                 choice.insert(c, safe[&c]);
                 pinned.insert(c);
             }
@@ -360,36 +361,50 @@ impl Dag<'_> {
     }
 
     /// Whether node `j` for class `c` keeps the chosen graph acyclic: nothing its operands
-    /// reach (through chosen nodes) is `c` or closes another cycle.
-    fn acyclic_with(&self, c: Id, j: usize, rank: &HashMap<Id, usize>) -> bool {
+    /// reach (through chosen nodes) is `c` or closes another cycle. `None` if it does not;
+    /// otherwise whether the ranks must be recomputed after the switch (it reaches a ranked
+    /// class above `c`).
+    ///
+    /// Ranks stay a valid pruning order between recomputations: a ranked class below `c`
+    /// cannot reach `c`, and every switch either only adds paths to classes below the
+    /// switched one (or to unranked classes that only lead below it) or triggers a
+    /// recomputation.
+    fn acyclic_with(&self, c: Id, j: usize, rank: &HashMap<Id, usize>) -> Option<bool> {
         let rc = rank[&c];
+        let mut rerank = false;
         // false = on the stack, true = finished.
         let mut state: HashMap<Id, bool> = HashMap::new();
+        let below = |y: Id, rerank: &mut bool| match rank.get(&y) {
+            Some(&ry) if ry < rc => true,
+            Some(_) => {
+                *rerank = true;
+                false
+            }
+            None => false,
+        };
         for k in self.children(c, j) {
             if k == c {
-                return false;
+                return None;
             }
-            if rank.get(&k).is_some_and(|&rk| rk < rc) || state.contains_key(&k) {
+            if below(k, &mut rerank) || state.contains_key(&k) {
                 continue;
             }
             let mut stack: Vec<(Id, usize)> = vec![(k, 0)];
             state.insert(k, false);
             while let Some(&mut (x, ref mut next)) = stack.last_mut() {
-                let Some(&xi) = self.choice.get(&x) else {
-                    return false;
-                };
+                let xi = *self.choice.get(&x)?;
                 let ch = self.children(x, xi);
                 if *next < ch.len() {
                     let y = ch[*next];
                     *next += 1;
                     if y == c {
-                        return false;
+                        return None;
                     }
-                    if rank.get(&y).is_some_and(|&ry| ry < rc) {
+                    if below(y, &mut rerank) {
                         continue;
                     }
                     match state.get(&y) {
-                        Some(false) => return false,
+                        Some(false) => return None,
                         Some(true) => {}
                         None => {
                             state.insert(y, false);
@@ -402,7 +417,7 @@ impl Dag<'_> {
                 }
             }
         }
-        true
+        Some(rerank)
     }
 }
 
@@ -436,29 +451,33 @@ fn improve(eg: &EG, t: &Tables, roots: &[Id], choice: &mut HashMap<Id, usize>) -
             if matches!(eg[c].nodes[current], TensorLang::Arg(_)) {
                 continue;
             }
-            let mut best: Option<(f64, usize)> = None;
+            let mut best: Option<(f64, usize, bool)> = None;
             for j in 0..eg[c].nodes.len() {
                 if j == current || dag.own(c, j).is_infinite() {
                     continue;
                 }
                 let ch = dag.children(c, j);
-                if ch.iter().any(|k| !dag.choice.contains_key(k)) || !dag.acyclic_with(c, j, &rank)
-                {
+                if ch.iter().any(|k| !dag.choice.contains_key(k)) {
                     continue;
                 }
+                let Some(rerank) = dag.acyclic_with(c, j, &rank) else {
+                    continue;
+                };
                 let before = dag.total;
                 dag.switch(c, j);
                 let delta = dag.total - before;
                 dag.switch(c, current);
-                if delta < -1e-15 - 1e-9 * before.abs() && best.is_none_or(|(d, _)| delta < d) {
-                    best = Some((delta, j));
+                if delta < -NODE_EPSILON_S / 2.0 && best.is_none_or(|(d, _, _)| delta < d) {
+                    best = Some((delta, j, rerank));
                 }
             }
-            if let Some((_, j)) = best {
+            if let Some((_, j, rerank)) = best {
                 dag.switch(c, j);
                 switches += 1;
                 changed = true;
-                rank = dag.ranks(&roots);
+                if rerank {
+                    rank = dag.ranks(&roots);
+                }
             }
         }
         if !changed {
@@ -486,7 +505,8 @@ fn find_cycle(
     eg: &EG,
     roots: &[Id],
     choice: &HashMap<Id, usize>,
-) -> Result<Option<Vec<Id>>, EGraphError> {
+    func: &str,
+) -> Result<Option<Vec<Id>>, PassError> {
     // 0 = unvisited, 1 = on the stack, 2 = done.
     let mut state: HashMap<Id, u8> = HashMap::new();
     for &r in roots {
@@ -498,10 +518,13 @@ fn find_cycle(
         state.insert(r, 1);
         while let Some(&mut (c, ref mut next)) = stack.last_mut() {
             let i = *choice.get(&c).ok_or_else(|| {
-                EGraphError::Internal(format!(
-                    "class {c} has no extractable node (type {:?})",
-                    eg[c].data.ty
-                ))
+                internal(
+                    func,
+                    format!(
+                        "e-class {c} has no extractable node (type {:?})",
+                        eg[c].data.ty
+                    ),
+                )
             })?;
             let children = eg[c].nodes[i].children();
             if *next < children.len() {
@@ -538,8 +561,9 @@ fn scope_of(name: &str) -> &str {
 }
 
 /// Rebuild a function from the chosen nodes.
-pub fn rebuild(loaded: &Loaded, choice: &Choice) -> Result<Function, EGraphError> {
+pub fn rebuild(loaded: &Loaded, choice: &Choice) -> Result<Function, PassError> {
     let eg = &loaded.egraph;
+    let func = loaded.func_name.as_str();
     let chosen = &choice.node;
     // Names and ordering keys from the original nodes: outputs' names first, then the
     // earliest original node of each class.
@@ -599,9 +623,7 @@ pub fn rebuild(loaded: &Loaded, choice: &Choice) -> Result<Function, EGraphError
         }
     }
     if order.len() != classes.len() {
-        return Err(EGraphError::Internal(
-            "the extracted graph has a cycle".into(),
-        ));
+        return Err(internal(func, "the extracted graph has a cycle"));
     }
     // Names: original ones where the class had an original node, otherwise derived from
     // the first user's scope (users come later in `order`, so walk it backwards).
@@ -655,9 +677,7 @@ pub fn rebuild(loaded: &Loaded, choice: &Choice) -> Result<Function, EGraphError
     let mut ids: HashMap<Id, NodeId> = HashMap::new();
     let mut arg_ids = Vec::with_capacity(loaded.args.len());
     for a in &loaded.args {
-        let id = f
-            .add_arg(&a.name, a.role, a.ty.clone())
-            .map_err(EGraphError::Ir)?;
+        let id = f.add_arg(&a.name, a.role, a.ty.clone())?;
         arg_ids.push(id);
         ids.entry(eg.find(a.class)).or_insert(id);
     }
@@ -666,17 +686,15 @@ pub fn rebuild(loaded: &Loaded, choice: &Choice) -> Result<Function, EGraphError
             continue;
         }
         let n = &chosen[&c];
-        let dec = decode(eg, n)
-            .ok_or_else(|| EGraphError::Internal(format!("extracted `{n}` is not an op")))?;
+        let dec =
+            decode(eg, n).ok_or_else(|| internal(func, format!("extracted `{n}` is not an op")))?;
         let operands: Vec<NodeId> = dec.operands.iter().map(|k| ids[&eg.find(*k)]).collect();
         let ty = eg[c]
             .data
             .ty
             .clone()
-            .ok_or_else(|| EGraphError::Internal(format!("extracted `{n}` has no type")))?;
-        let id = f
-            .insert(&final_name[&c], dec.op, &operands, ty)
-            .map_err(EGraphError::Ir)?;
+            .ok_or_else(|| internal(func, format!("extracted `{n}` has no type")))?;
+        let id = f.insert(&final_name[&c], dec.op, &operands, ty)?;
         ids.insert(c, id);
     }
     for o in &loaded.outputs {
@@ -692,4 +710,37 @@ fn tensor_children(eg: &EG, n: &TensorLang) -> Vec<Id> {
         .map(|&k| eg.find(k))
         .filter(|&k| !is_attr(eg, k))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::egraph::convert::load;
+    use llc_ir::{parse_function, print_function};
+
+    #[test]
+    fn a_class_below_itself_still_extracts_acyclically() {
+        let f = parse_function(
+            "func @f(input %x: f32[2,3]) {
+  %a = reshape %x : f32[3,2]
+  %b = reshape %a : f32[2,3]
+  %y = exp %b : f32[2,3]
+  return %y
+}",
+        )
+        .expect("parses");
+        let mut l = load(&f).expect("loads");
+        // Prove b == x: x's class now holds reshape(a), whose operand's class holds
+        // reshape(x), a cycle through the e-graph.
+        let (x, b) = (l.args[0].class, l.origins[2].class);
+        l.egraph.union(x, b);
+        l.egraph.rebuild();
+        let roots: Vec<Id> = l.outputs.iter().map(|o| o.class).collect();
+        let c = choose(&l.egraph, &roots, "f").expect("chooses");
+        let g = rebuild(&l, &c).expect("rebuilds");
+        assert_eq!(
+            print_function(&g),
+            "func @f(input %x: f32[2,3]) {\n  %y = exp %x : f32[2,3]\n  return %y\n}\n"
+        );
+    }
 }

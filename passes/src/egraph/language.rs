@@ -99,14 +99,18 @@ pub struct ArgRef(pub usize);
 /// A `full` constant: every element of `ty` equals `value`. Written `full:0.5:f32[4,8]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Constant {
+    /// The value of every element.
     pub value: Real,
+    /// The constant's type.
     pub ty: TypeKey,
 }
 
 /// An `iota` along `axis` of `ty`. Written `iota:1:i32[4,8]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IotaLeaf {
+    /// The axis whose index each element holds.
     pub axis: usize,
+    /// The iota's type.
     pub ty: TypeKey,
 }
 
@@ -114,7 +118,9 @@ pub struct IotaLeaf {
 /// `f32[4,8]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TypeKey {
+    /// Element type.
     pub dtype: DType,
+    /// Dimensions.
     pub shape: Vec<usize>,
 }
 
@@ -142,11 +148,19 @@ pub enum Attr {
     /// `transpose` permutation: `perm:0,2,1,3`.
     Perm(Vec<usize>),
     /// Reduction axes and whether they are kept: `axes:2:keep`, `axes:0,1:drop`.
-    Axes { axes: Vec<usize>, keep: bool },
+    Axes {
+        /// The reduced axes.
+        axes: Vec<usize>,
+        /// Whether they stay as size-1 dims.
+        keep: bool,
+    },
     /// `slice` range: `slice:4:0..1` (axis, start..end).
     Range {
+        /// The sliced axis.
         axis: usize,
+        /// First index kept.
         start: usize,
+        /// One past the last index kept.
         end: usize,
     },
     /// `concat` axis: `axis:4`.

@@ -2,8 +2,9 @@
 //! the cheapest equivalent graph under a cost model of HBM traffic and FLOPs.
 //!
 //! - [`language`]: the op set as an egg language; [`analysis`]: types on e-classes;
-//!   [`convert`] / [`extract`]: function -> e-graph -> function; [`cost`]: the H100 model;
-//!   [`rules`]: named rewrites by topic; [`report`]: what a run did.
+//!   [`ops`]: IR op <-> e-node; [`convert`] / [`extract`]: function -> e-graph -> function;
+//!   [`cost`]: the H100 model; [`rules`]: named rewrites by topic; [`report`]: what a run
+//!   did. Entry points: [`optimize`] (one function) and [`optimize_module`].
 //!
 //! # Where it runs: twice
 //! The pipeline runs the e-graph **before autodiff** on the forward graph with the
@@ -18,23 +19,43 @@
 //! - GQA before autodiff means the repeated K/V never exist to be differentiated, so the
 //!   backward has no scatter of K/V head copies either: `attention_grad` sums per group.
 //! - Horizontal fusion after autodiff sees the weight gradients too: `dQ^T x, dK^T x,
-//!   dV^T x` share `x` and become one matmul, as do `dQ Wq + dK Wk + dV Wv`; before
+//!   dV^T x` share `x` and become one matmul, as does `dQ Wq + dK Wk + dV Wv`; before
 //!   autodiff only the forward projections would fuse.
+//!
+//! # Language
+//! Enum-like attributes are part of the op symbol (`matmul_nt`, `attention_causal`,
+//! `rope_inverse`); data attributes (declared types, permutations, axes, ranges, eps /
+//! theta / scale) are leaf children, so a rule binds them to pattern variables and checks
+//! them in its guard. The e-class analysis types every class with the IR's own inference,
+//! so a rule that builds an ill-typed node is reported as an error, not extracted.
 //!
 //! # Cost and extraction
 //! See [`cost`] for the model and [`extract`] for the DAG-aware extraction (egg's tree-cost
 //! extractor counts shared values once per use, which is exponential in depth on a step
 //! graph). Views (reshape, broadcast, slice, concat) are free in the model: the partitioner
 //! turns them into strided accesses, and the memory planner lays out the operands of a
-//! concatenation (e.g. the weights of a fused QKV projection) adjacently. If the extracted
-//! function is estimated to cost more than the input, the input is returned unchanged.
+//! concatenation (the weights of a fused QKV projection, the gradients `dQ, dK, dV`)
+//! adjacently, in the order the rules canonicalize (argument order of the weights). If
+//! the extracted function is estimated to cost more than the input, the input is kept.
+//!
+//! # Scale
+//! The whole function is one e-graph: no per-layer splitting is needed. Measured in
+//! release on the 2-core build machine (`cargo run --release -p llc-passes --example
+//! egraph_70b`): llama2-70b's forward (7.8k nodes) and step (31k nodes) take 0.2 s +
+//! 1.1 s; llama2-7b's 0.1 s + 0.4 s. Identical layers are not deduplicated here: their
+//! e-classes differ by their parameters, and the search is linear in the graph anyway.
 //!
 //! # Bounds and determinism
 //! The search stops at saturation or at the iteration, e-node or time limit of
-//! [`EGraphOptions`]; the report says which. Everything iterates in a fixed order, so the
-//! same input gives byte-identical output, unless the time limit is what stopped the
-//! search (then how far it got depends on the machine; the defaults are chosen so that the
-//! iteration limit binds first on the Llama graphs).
+//! [`EGraphOptions`]; the report says which, and the result is a valid equivalent function
+//! whichever stopped it. Everything iterates in a fixed order, so the same input gives
+//! byte-identical output, unless the time limit is what stopped the search (then how far
+//! it got depends on the machine; the defaults let the Llama graphs saturate first).
+//!
+//! # Limits of the rules
+//! `x * 0 = 0` assumes finite values. The optimizer's AdamW chain is left as elementwise
+//! ops (the IR has no fused AdamW op), so it dominates the estimated step cost after the
+//! rewrites; the partitioner's elementwise fusion is what shrinks it.
 
 pub mod analysis;
 pub mod convert;
@@ -49,31 +70,27 @@ pub use cost::{Cost, function_cost};
 pub use report::{EGraphReport, count_fused};
 pub use rules::RuleGroup;
 
+use crate::error::PassError;
 use egg::{Runner, SimpleScheduler, StopReason};
-use llc_ir::{Function, IrError, SpanMap, verify_function};
+use llc_ir::{Function, IrError, Module, SpanMap, verify_function};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use thiserror::Error;
 
-/// What can go wrong optimizing a function.
-#[derive(Debug, Error, Clone, PartialEq)]
-pub enum EGraphError {
-    /// The input (or, from a bug, the output) is not valid IR.
-    #[error("egraph: {0}")]
-    Ir(#[from] IrError),
-    /// A node the e-graph cannot represent.
-    #[error("egraph: @{func} %{node}: cannot load {msg}")]
-    Unsupported {
-        func: String,
-        node: String,
-        msg: String,
-    },
-    /// An option is out of range.
-    #[error("egraph: invalid option: {0}")]
-    InvalidOption(String),
-    /// A rewrite rule or the extraction broke an invariant (a bug in the optimizer).
-    #[error("egraph: internal error: {0}")]
-    Internal(String),
+/// The pass's name in errors and reports.
+pub const PASS: &str = "egraph";
+
+/// A broken invariant of the optimizer (a rule that builds an ill-typed node, an
+/// extraction that is not a valid function): reported like the verifier rejecting the
+/// pass's output, since that is what it is.
+pub(crate) fn internal(func: &str, msg: impl Into<String>) -> PassError {
+    PassError::Verify {
+        pass: PASS,
+        source: IrError::Structure {
+            func: func.to_string(),
+            msg: msg.into(),
+            span: None,
+        },
+    }
 }
 
 /// Which rules run and how far the search may go.
@@ -120,11 +137,9 @@ impl EGraphOptions {
         }
     }
 
-    fn validate(&self) -> Result<(), EGraphError> {
+    fn validate(&self) -> Result<(), PassError> {
         if self.iter_limit == 0 {
-            return Err(EGraphError::InvalidOption(
-                "iter_limit must be at least 1".into(),
-            ));
+            return Err(EGraphOptions::bad("iter_limit must be at least 1"));
         }
         if self.node_limit == 0 {
             return Err(EGraphOptions::bad("node_limit must be at least 1"));
@@ -135,8 +150,11 @@ impl EGraphOptions {
         Ok(())
     }
 
-    fn bad(msg: &str) -> EGraphError {
-        EGraphError::InvalidOption(msg.to_string())
+    fn bad(msg: &str) -> PassError {
+        PassError::InvalidConfig {
+            pass: PASS,
+            msg: msg.to_string(),
+        }
     }
 }
 
@@ -152,13 +170,15 @@ impl Default for EGraphOptions {
     }
 }
 
-fn stop_reason(r: &Option<StopReason>) -> String {
+fn stop_reason(r: &Option<StopReason>, opts: &EGraphOptions) -> String {
     match r {
         None => "not run".into(),
         Some(StopReason::Saturated) => "saturated".into(),
         Some(StopReason::IterationLimit(n)) => format!("iteration limit ({n})"),
-        Some(StopReason::NodeLimit(n)) => format!("e-node limit ({n})"),
-        Some(StopReason::TimeLimit(s)) => format!("time limit ({s:.1} s)"),
+        Some(StopReason::NodeLimit(_)) => format!("e-node limit ({})", opts.node_limit),
+        Some(StopReason::TimeLimit(_)) => {
+            format!("time limit ({:.1} s)", opts.time_limit.as_secs_f64())
+        }
         Some(StopReason::Other(s)) => s.clone(),
     }
 }
@@ -166,10 +186,7 @@ fn stop_reason(r: &Option<StopReason>) -> String {
 /// Optimize `f`: load it into an e-graph, run the selected rule groups within the limits,
 /// extract the cheapest equivalent function. Arguments, outputs (with `updates`) and the
 /// names of surviving values are kept. Returns the new function and a report.
-pub fn optimize(
-    f: &Function,
-    opts: &EGraphOptions,
-) -> Result<(Function, EGraphReport), EGraphError> {
+pub fn optimize(f: &Function, opts: &EGraphOptions) -> Result<(Function, EGraphReport), PassError> {
     let start = Instant::now();
     opts.validate()?;
     verify_function(f, &SpanMap::new())?;
@@ -196,19 +213,18 @@ pub fn optimize(
     }
     fired.retain(|_, n| *n > 0);
     let iterations = runner.iterations.len();
-    let stop = stop_reason(&runner.stop_reason);
+    let stop = stop_reason(&runner.stop_reason, opts);
     loaded.egraph = runner.egraph;
     if let Some(e) = loaded.egraph.analysis.errors.first() {
-        return Err(EGraphError::Internal(format!("@{}: {e}", f.name)));
+        return Err(internal(&f.name, e.clone()));
     }
     let enodes = loaded.egraph.total_number_of_nodes();
     let eclasses = loaded.egraph.number_of_classes();
     let roots: Vec<egg::Id> = loaded.outputs.iter().map(|o| o.class).collect();
-    let choice = extract::choose(&loaded.egraph, &roots)?;
+    let choice = extract::choose(&loaded.egraph, &roots, &f.name)?;
     let out = extract::rebuild(&loaded, &choice)?;
-    verify_function(&out, &SpanMap::new()).map_err(|e| {
-        EGraphError::Internal(format!("the extracted @{} does not verify: {e}", f.name))
-    })?;
+    verify_function(&out, &SpanMap::new())
+        .map_err(|source| PassError::Verify { pass: PASS, source })?;
     let cost_after = function_cost(&out)?;
     let kept_input = cost_after.seconds() > cost_before.seconds() * (1.0 + 1e-9);
     let result = if kept_input { f.clone() } else { out };
@@ -233,8 +249,36 @@ pub fn optimize(
         nodes_after: result.node_count(),
         fused_ops: count_fused(&result),
         cycles_broken: choice.pinned,
+        extraction_switches: choice.improved,
         kept_input,
-        dedup: None,
     };
     Ok((result, report))
+}
+
+/// Run [`optimize`] on the function `function` of `m` and replace it: the entry point for
+/// a named `egraph` pass in the pipeline (run it on `forward` before autodiff with
+/// [`EGraphOptions::forward`], and on `step` after the optimizer with
+/// [`EGraphOptions::step`]).
+pub fn optimize_module(
+    m: &mut Module,
+    function: &str,
+    opts: &EGraphOptions,
+) -> Result<EGraphReport, PassError> {
+    let idx = m
+        .functions
+        .iter()
+        .position(|f| f.name == function)
+        .ok_or_else(|| PassError::NoSuchFunction {
+            pass: PASS,
+            func: function.to_string(),
+            available: m
+                .functions
+                .iter()
+                .map(|f| format!("@{}", f.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    let (f, report) = optimize(&m.functions[idx], opts)?;
+    m.functions[idx] = f;
+    Ok(report)
 }

@@ -13,8 +13,11 @@ use llc_ir::{AttnOperand, BinaryOp, CmpOp, Op, Real, ReduceKind, TensorType, Una
 /// declared type for ops that take one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decoded {
+    /// The IR op with its attributes.
     pub op: Op,
+    /// Tensor operands in IR slot order (attribute leaves left out).
     pub operands: Vec<Id>,
+    /// The declared result type, for ops that take one.
     pub declared: Option<TensorType>,
 }
 

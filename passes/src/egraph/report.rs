@@ -19,6 +19,7 @@ pub struct EGraphReport {
     pub rules_fired: Vec<(String, usize)>,
     /// Size of the e-graph when the search stopped.
     pub enodes: usize,
+    /// E-classes when the search stopped.
     pub eclasses: usize,
     /// Rewrite iterations run.
     pub iterations: usize,
@@ -30,20 +31,21 @@ pub struct EGraphReport {
     pub search_time: Duration,
     /// Estimated cost of the function before and after.
     pub cost_before: Cost,
+    /// Estimated cost of the result.
     pub cost_after: Cost,
     /// Node counts before and after.
     pub nodes_before: usize,
+    /// Nodes in the result.
     pub nodes_after: usize,
     /// Count of each fused op in the result, by op name (ops with count 0 left out).
     pub fused_ops: Vec<(&'static str, usize)>,
     /// E-classes pinned to a non-optimal node to keep the extracted graph acyclic.
     pub cycles_broken: usize,
+    /// Choices the extraction's local search changed after the amortized estimate.
+    pub extraction_switches: usize,
     /// The extracted function was estimated to cost more than the input, so the input
     /// was kept unchanged.
     pub kept_input: bool,
-    /// Layers (or other repeated blocks) optimized once and replayed: distinct blocks and
-    /// the total they stand for. `None` when the function was optimized whole.
-    pub dedup: Option<(usize, usize)>,
 }
 
 impl EGraphReport {
@@ -113,12 +115,6 @@ impl fmt::Display for EGraphReport {
             self.time,
             self.search_time
         )?;
-        if let Some((distinct, total)) = self.dedup {
-            writeln!(
-                f,
-                "  repeated blocks: {total} optimized as {distinct} distinct"
-            )?;
-        }
         writeln!(
             f,
             "  nodes {} -> {}; est. cost {} -> {} moved ({:.2}x), {} -> {} on H100",
@@ -133,13 +129,11 @@ impl fmt::Display for EGraphReport {
         if self.kept_input {
             writeln!(f, "  result estimated slower than the input: input kept")?;
         }
-        if self.cycles_broken > 0 {
-            writeln!(
-                f,
-                "  {} choices changed to keep the graph acyclic",
-                self.cycles_broken
-            )?;
-        }
+        writeln!(
+            f,
+            "  extraction: {} choices improved by local search, {} changed to stay acyclic",
+            self.extraction_switches, self.cycles_broken
+        )?;
         let rules: Vec<String> = self
             .rules_fired
             .iter()

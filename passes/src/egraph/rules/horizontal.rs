@@ -123,6 +123,32 @@ fn leaf_key(eg: &EG, id: Id) -> Id {
     cur
 }
 
+/// For a left operand (an activation gradient such as `dQ`, possibly reshaped): the
+/// argument it is multiplied with as a left operand elsewhere (`dQ @ Wq`), so that the
+/// weight gradients `dQ^T x, dK^T x, dV^T x` concatenate in the order of the weights.
+fn partner_key(eg: &EG, o: Id) -> Option<Id> {
+    let mut cands = vec![o];
+    for n in &eg[o].nodes {
+        if let TensorLang::Reshape([x, _]) = n {
+            cands.push(eg.find(*x));
+        }
+    }
+    let mut best: Option<Id> = None;
+    for c in cands {
+        for p in eg[c].parents() {
+            let Some((_, _, [a, b])) = as_matmul(eg.id_to_node(p)) else {
+                continue;
+            };
+            let b = eg.find(b);
+            let is_arg = eg[b].nodes.iter().any(|n| matches!(n, TensorLang::Arg(_)));
+            if eg.find(a) == c && is_arg && best.is_none_or(|k| b < k) {
+                best = Some(b);
+            }
+        }
+    }
+    best
+}
+
 /// Finds the classes used by at least two compatible matmuls.
 struct SharedOperand;
 
@@ -161,7 +187,16 @@ fn shared_operand(c: &mut Ctx) -> Vec<(Id, Id)> {
     let x = c.eclass;
     let mut out = Vec::new();
     for ((slot, tl, tr, _), mut members) in groups(c.eg, x) {
-        members.sort_by_key(|m| (leaf_key(c.eg, m.other), m.other));
+        // Weights (a shared left operand) sort by themselves; activation gradients (a
+        // shared right operand) by the weight they pair with.
+        members.sort_by_key(|m| {
+            let k = if slot == 1 {
+                partner_key(c.eg, m.other)
+            } else {
+                None
+            };
+            (k.unwrap_or_else(|| leaf_key(c.eg, m.other)), m.other)
+        });
         let Some(first) = ty(c.eg, members[0].other).cloned() else {
             continue;
         };

@@ -82,8 +82,11 @@ impl fmt::Display for RuleGroup {
 
 /// A named rewrite of a group.
 pub struct Rule {
+    /// Unique name, as reported when the rule fires.
     pub name: String,
+    /// The topic it belongs to.
     pub group: RuleGroup,
+    /// The egg rewrite.
     pub rewrite: Rw,
 }
 
@@ -242,8 +245,11 @@ impl Applier<TensorLang, super::analysis::TypeAnalysis> for BuildApplier {
 
 /// What a rule's guard and builder see: the e-graph, the match and the matched class.
 pub struct Ctx<'a> {
+    /// The e-graph (not rebuilt while rules apply: ids may need `find`).
     pub eg: &'a mut EG,
+    /// The match's variable bindings.
     pub subst: &'a Subst,
+    /// The matched e-class.
     pub eclass: Id,
 }
 

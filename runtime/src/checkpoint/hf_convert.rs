@@ -1,0 +1,72 @@
+//! Converting whole parameter (or gradient) sets between our layout and Hugging Face's:
+//! names are mapped and q/k rows permuted per head (see [`super::rope_permute`]).
+
+use super::error::CheckpointResult;
+use super::hf_config::HfLlamaShape;
+use super::hf_names::{RopeProjection, from_hf_name, rope_projection, to_hf_name};
+use super::rope_permute::{RopeLayout, permute_rope_rows};
+use super::tensor::NamedTensor;
+
+/// Our tensors (Meta names and layout) as Hugging Face's `LlamaForCausalLM` stores them.
+/// Works for gradients too: a gradient permutes exactly like its weight.
+pub fn to_hf(tensors: &[NamedTensor], shape: &HfLlamaShape) -> CheckpointResult<Vec<NamedTensor>> {
+    tensors
+        .iter()
+        .map(|t| {
+            let mut out = permute_if_rope(t, shape, RopeLayout::MetaToHf)?;
+            out.name = to_hf_name(&t.name)?;
+            Ok(out)
+        })
+        .collect()
+}
+
+/// Hugging Face tensors converted to our names and layout. Non-parameter buffers
+/// (`*.rotary_emb.inv_freq`) are dropped; with tied embeddings and no `lm_head.weight`,
+/// `output.weight` is a copy of the embedding.
+pub fn from_hf(
+    tensors: Vec<NamedTensor>,
+    shape: &HfLlamaShape,
+) -> CheckpointResult<Vec<NamedTensor>> {
+    let mut out = Vec::with_capacity(tensors.len() + 1);
+    for t in tensors {
+        if t.name.ends_with(".rotary_emb.inv_freq") {
+            continue;
+        }
+        let name = from_hf_name(&t.name)?;
+        let renamed = NamedTensor { name, ..t };
+        out.push(permute_if_rope(&renamed, shape, RopeLayout::HfToMeta)?);
+    }
+    let has_output = out.iter().any(|t| t.name == "output.weight");
+    if shape.tie_word_embeddings
+        && !has_output
+        && let Some(emb) = out.iter().find(|t| t.name == "tok_embeddings.weight")
+    {
+        let tied = NamedTensor {
+            name: "output.weight".to_string(),
+            ..emb.clone()
+        };
+        out.push(tied);
+    }
+    Ok(out)
+}
+
+/// Gradients in Hugging Face naming and layout, for comparison with PyTorch's
+/// `param.grad` of a `LlamaForCausalLM` (same transformation as [`to_hf`]).
+pub fn gradients_to_hf(
+    grads: &[NamedTensor],
+    shape: &HfLlamaShape,
+) -> CheckpointResult<Vec<NamedTensor>> {
+    to_hf(grads, shape)
+}
+
+fn permute_if_rope(
+    t: &NamedTensor,
+    shape: &HfLlamaShape,
+    dir: RopeLayout,
+) -> CheckpointResult<NamedTensor> {
+    match rope_projection(&t.name) {
+        Some(RopeProjection::Query) => permute_rope_rows(t, shape.num_heads, shape.head_dim, dir),
+        Some(RopeProjection::Key) => permute_rope_rows(t, shape.num_kv_heads, shape.head_dim, dir),
+        None => Ok(t.clone()),
+    }
+}

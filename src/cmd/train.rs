@@ -1,0 +1,334 @@
+//! `llc-train train`: compile the step for a model, then train it on data with progress,
+//! metrics, validation and checkpoints; `--resume` continues a run exactly.
+
+use super::compile::{pipeline_for, summarize_reports};
+use crate::cli::TrainArgs;
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use llc_models::{BuildOptions, LlamaConfig, build_forward};
+use llc_passes::{Pass, Pipeline, PipelineHooks};
+use llc_runtime::checkpoint::{CheckpointManager, load_hf_model_dir};
+use llc_runtime::data::{
+    BatchLoader, DocSplit, LoaderConfig, PrepareOptions, TextTokenizer, TokenDataset,
+    prepare_shards,
+};
+use llc_runtime::metrics::MetricsWriter;
+use llc_runtime::train::{
+    CheckpointSink, CpuBackend, StepBackend, TrainEvent, TrainOptions, Trainer,
+};
+use llc_runtime::{Precision, Tensor, init};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+/// Where the training tokens are and which vocabulary they use.
+struct DataSource {
+    dir: PathBuf,
+    vocab: Option<usize>,
+}
+
+/// Prepare `--text` inputs into `out/data` (once), or take `--data` as it is.
+fn resolve_data(a: &TrainArgs, out: &Path) -> Result<DataSource> {
+    if let Some(dir) = &a.data {
+        return Ok(DataSource {
+            dir: dir.clone(),
+            vocab: dataset_vocab(dir),
+        });
+    }
+    if a.text.is_empty() {
+        bail!("no training data: give --data DIR (prepared shards) or --text FILE...");
+    }
+    let dir = out.join("data");
+    if dir.join("dataset.json").is_file() {
+        eprintln!("using the data already prepared in {}", dir.display());
+    } else {
+        let tok = TextTokenizer::load(&a.tokenizer)?;
+        let opts = PrepareOptions {
+            val_fraction: a.val_fraction,
+            split: DocSplit::parse(&a.doc_split)?,
+            show_progress: std::io::stderr().is_terminal(),
+            ..PrepareOptions::default()
+        };
+        let s = prepare_shards(&tok, &a.text, &dir, &opts)?;
+        eprintln!(
+            "prepared {} documents: {} train + {} val tokens ({}, vocab {})",
+            s.documents, s.train_tokens, s.val_tokens, s.tokenizer, s.vocab_size
+        );
+    }
+    Ok(DataSource {
+        vocab: dataset_vocab(&dir),
+        dir,
+    })
+}
+
+/// The vocabulary size recorded by `data prepare` (`dataset.json`), if any.
+fn dataset_vocab(dir: &Path) -> Option<usize> {
+    let text = std::fs::read_to_string(dir.join("dataset.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.get("vocab_size")?.as_u64().map(|n| n as usize)
+}
+
+/// Parameter values by name (weights to start from).
+type NamedValues = Vec<(String, Tensor)>;
+
+/// The model config and, when fine-tuning, its starting weights.
+fn resolve_model(
+    a: &TrainArgs,
+    data_vocab: Option<usize>,
+) -> Result<(LlamaConfig, Option<NamedValues>)> {
+    if let Some(dir) = &a.init_from {
+        let hf = load_hf_model_dir(dir)?;
+        let cfg = LlamaConfig::from_hf_config_json(&hf.config_json)
+            .with_context(|| format!("in {}/config.json", dir.display()))?;
+        if let Some(v) = data_vocab
+            && v > cfg.vocab_size
+        {
+            bail!(
+                "the data uses a vocabulary of {v} tokens but the model in {} has {}",
+                dir.display(),
+                cfg.vocab_size
+            );
+        }
+        let weights = hf
+            .params
+            .into_iter()
+            .map(|t| Ok((t.name, Tensor::from_f32(t.shape, t.data)?)))
+            .collect::<Result<Vec<_>>>()?;
+        return Ok((cfg, Some(weights)));
+    }
+    let mut cfg = super::load_config(&a.spec)?;
+    if let Some(v) = data_vocab
+        && a.spec.vocab.is_none()
+        && v != cfg.vocab_size
+    {
+        if a.spec.hf_config.is_some() && v > cfg.vocab_size {
+            bail!(
+                "the data uses a vocabulary of {v} tokens but the model has {}",
+                cfg.vocab_size
+            );
+        }
+        if a.spec.hf_config.is_none() {
+            eprintln!(
+                "model vocabulary set to {v} to match the data's tokenizer (was {}; --vocab overrides)",
+                cfg.vocab_size
+            );
+            cfg = cfg.with_vocab(v);
+        }
+    }
+    cfg.validate()?;
+    Ok((cfg, None))
+}
+
+/// Build the CPU backend: the compiled step, the eval forward and initial values.
+fn cpu_backend(
+    a: &TrainArgs,
+    cfg: &LlamaConfig,
+    weights: Option<NamedValues>,
+) -> Result<CpuBackend> {
+    let opts = BuildOptions {
+        loss_mask: a.sft,
+        ..BuildOptions::new(a.batch, a.seq)
+    };
+    let mut module = build_forward(cfg, &opts)?;
+    let mut eval = module.clone();
+    let pipeline = pipeline_for(&a.optim, &a.egraph)?;
+    let reports = pipeline.run(&mut module, &mut PipelineHooks::default())?;
+    eprint!("{}", summarize_reports(&reports, false));
+    if !a.egraph.no_egraph {
+        let fuse = Pipeline {
+            passes: vec![Pass::EGraphForward(super::compile::egraph_options(
+                &a.egraph, true,
+            ))],
+        };
+        fuse.run(&mut eval, &mut PipelineHooks::default())?;
+    }
+    let step = module
+        .function("step")
+        .context("the pipeline produced no step function")?
+        .clone();
+    let eval = eval
+        .functions
+        .into_iter()
+        .next()
+        .context("the model has no forward function")?;
+    let initial = init::initial_state(&step, a.seed, Precision::F32);
+    let mut backend = CpuBackend::new(step, eval, initial, Precision::F32)?;
+    if let Some(w) = weights {
+        backend.load_state(&w)?;
+    }
+    Ok(backend)
+}
+
+fn progress_bar(total: u64, start: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} [{elapsed_precise}<{eta_precise}] {msg}",
+        )
+        .expect("valid template"),
+    );
+    pb.set_position(start);
+    pb
+}
+
+pub fn run(a: TrainArgs) -> Result<()> {
+    let model_name = a
+        .spec
+        .name
+        .clone()
+        .or_else(|| {
+            a.init_from
+                .as_ref()
+                .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+        })
+        .unwrap_or_else(|| "model".into());
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(&model_name));
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+
+    if a.init_from.is_none() {
+        // Fail on a bad model name before any data is prepared.
+        super::load_config(&a.spec)?;
+    }
+    let data = resolve_data(&a, &out)?;
+    let (cfg, weights) = resolve_model(&a, data.vocab)?;
+    if a.seq > cfg.max_seq_len {
+        bail!(
+            "--seq {} is longer than the model's context ({})",
+            a.seq,
+            cfg.max_seq_len
+        );
+    }
+    let mut backend: Box<dyn StepBackend> = match a.backend.as_str() {
+        "cpu" | "auto" => Box::new(cpu_backend(&a, &cfg, weights)?),
+        "cuda" => {
+            bail!("--backend cuda: this build has no CUDA training backend yet; use --backend cpu")
+        }
+        other => bail!("unknown backend `{other}` (expected cpu, cuda or auto)"),
+    };
+    eprintln!(
+        "model {model_name}: {} parameters, batch {} x {} tokens, backend {}",
+        llc_ir::human_count(cfg.param_count()),
+        a.batch,
+        a.seq,
+        backend.name()
+    );
+
+    let loader_cfg = |seed: u64, shuffle: bool| LoaderConfig {
+        batch_size: a.batch,
+        seq_len: a.seq,
+        seed,
+        shuffle,
+        vocab_limit: Some(cfg.vocab_size),
+    };
+    let train = BatchLoader::new(
+        TokenDataset::open_split(&data.dir, "train")?,
+        loader_cfg(a.seed, true),
+    )?;
+    let val = match TokenDataset::open_split(&data.dir, "val") {
+        Ok(ds) => Some(BatchLoader::new(ds, loader_cfg(0, false)).with_context(|| {
+            format!(
+                "the validation split in {} is too small for batch {} x {}",
+                data.dir.display(),
+                a.batch,
+                a.seq
+            )
+        })?),
+        Err(_) => {
+            eprintln!("no validation split in {}: no val loss", data.dir.display());
+            None
+        }
+    };
+    let metrics_path = out.join("metrics.jsonl");
+    let checkpoints = CheckpointSink {
+        manager: CheckpointManager::new(&out.join("checkpoints"), a.keep_last)?,
+        config_json: cfg.to_hf_config_json(),
+    };
+    let resume_dir = match (&a.resume_from, a.resume) {
+        (Some(dir), _) => Some(dir.clone()),
+        (None, true) => Some(out.join("checkpoints")),
+        (None, false) => None,
+    };
+    let mut trainer = Trainer::new(backend.as_mut(), train, val, None, Some(checkpoints));
+    let start = match &resume_dir {
+        Some(dir) => {
+            let step = trainer.resume(dir)?;
+            trainer.metrics = Some(MetricsWriter::resume(&metrics_path, step)?);
+            eprintln!("resumed at step {step} from {}", dir.display());
+            step
+        }
+        None => {
+            trainer.metrics = Some(MetricsWriter::create(&metrics_path)?);
+            0
+        }
+    };
+    let opts = TrainOptions {
+        steps: a.steps,
+        eval_every: a.eval_every,
+        eval_batches: a.eval_batches,
+        save_every: a.save_every,
+        loss_mask: a.sft,
+    };
+    let pb = progress_bar(a.steps, start);
+    let log_lines = pb.is_hidden();
+    let log_every = a.log_every.max(1);
+    let mut last_val: Option<f64> = None;
+    let summary = trainer.run(&opts, |e| match e {
+        TrainEvent::Step {
+            step,
+            metrics,
+            tokens_per_sec,
+        } => {
+            let val = last_val.map_or(String::new(), |v| format!(" val {v:.4}"));
+            let msg = format!(
+                "loss {:.4}{val} lr {:.2e} |g| {:.3} {:.0} tok/s",
+                metrics.loss, metrics.lr, metrics.grad_norm, tokens_per_sec
+            );
+            pb.set_position(*step);
+            pb.set_message(msg.clone());
+            if log_lines && (step % log_every == 0 || *step == 1) {
+                eprintln!("step {step:>6}/{} {msg}", a.steps);
+            }
+        }
+        TrainEvent::Eval { step, val_loss } => {
+            last_val = Some(*val_loss);
+            pb.println(format!("step {step:>6}: val loss {val_loss:.4}"));
+            if log_lines {
+                eprintln!("step {step:>6}: val loss {val_loss:.4}");
+            }
+        }
+        TrainEvent::Saved { step, dir } => {
+            let line = format!("step {step:>6}: checkpoint {}", dir.display());
+            pb.println(&line);
+            if log_lines {
+                eprintln!("{line}");
+            }
+        }
+    })?;
+    pb.finish_and_clear();
+    println!(
+        "trained steps {}..{} in {:.1} s ({:.0} tokens/s): loss {} -> {}, val loss {}",
+        summary.first_step,
+        summary.last_step,
+        summary.seconds,
+        (summary.tokens as f64) / summary.seconds.max(1e-9),
+        fmt_opt(summary.first_loss),
+        fmt_opt(summary.last_loss),
+        fmt_opt(summary.last_val_loss),
+    );
+    println!(
+        "ln(vocab) = {:.4}; metrics in {}; checkpoints in {}",
+        (cfg.vocab_size as f64).ln(),
+        metrics_path.display(),
+        out.join("checkpoints").display()
+    );
+    Ok(())
+}
+
+fn fmt_opt(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{v:.4}"))
+}

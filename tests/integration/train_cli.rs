@@ -1,0 +1,194 @@
+//! `llc-train train` on the CPU: the loss falls, a resumed run continues exactly, and a
+//! run killed with SIGKILL (mid-checkpoint or anywhere else) resumes to the same curve.
+
+use crate::support::{corpus, losses, run, run_ok};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn train_args<'a>(text: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "tiny",
+        "--text",
+        text,
+        "--doc-split",
+        "delim:%",
+        "--batch",
+        "4",
+        "--seq",
+        "32",
+        "--steps",
+        steps,
+        "--eval-every",
+        "10",
+        "--eval-batches",
+        "2",
+        "--lr",
+        "3e-3",
+        "--warmup-steps",
+        "5",
+        "--total-steps",
+        "40",
+        "--save-every",
+        "5",
+        "--backend",
+        "cpu",
+        "-o",
+        out,
+    ]
+}
+
+#[test]
+fn training_lowers_the_loss_and_writes_metrics_and_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = corpus(tmp.path());
+    let out = tmp.path().join("run");
+    let log = run_ok(&train_args(
+        text.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "40",
+    ));
+    assert!(log.contains("trained steps 0..40"), "{log}");
+    let l = losses(&out.join("metrics.jsonl"));
+    assert_eq!(l.len(), 40);
+    let first = l[0].1;
+    let last = l.iter().rev().take(5).map(|r| r.1).sum::<f64>() / 5.0;
+    assert!(first > 5.0 && last < first - 1.0, "loss {first} -> {last}");
+    // Checkpoints are kept to the last 3 and the latest is step 40.
+    let latest = std::fs::read_to_string(out.join("checkpoints/latest")).unwrap();
+    assert_eq!(latest.trim(), "step_000040");
+    let dirs: Vec<_> = std::fs::read_dir(out.join("checkpoints"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 3, "{dirs:?}");
+    for f in [
+        "model.safetensors",
+        "config.json",
+        "optimizer.safetensors",
+        "trainer_state.json",
+    ] {
+        assert!(out.join("checkpoints/step_000040").join(f).is_file(), "{f}");
+    }
+}
+
+#[test]
+fn a_resumed_run_continues_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = corpus(tmp.path());
+    let text = text.to_str().unwrap();
+    let whole = tmp.path().join("whole");
+    let split = tmp.path().join("split");
+    run_ok(&train_args(text, whole.to_str().unwrap(), "30"));
+    run_ok(&train_args(text, split.to_str().unwrap(), "15"));
+    let mut args = train_args(text, split.to_str().unwrap(), "30");
+    args.push("--resume");
+    let log = run_ok(&args);
+    assert!(log.contains("resumed at step 15"), "{log}");
+    assert_eq!(
+        losses(&whole.join("metrics.jsonl")),
+        losses(&split.join("metrics.jsonl"))
+    );
+}
+
+/// Wait until the run has logged `step` steps (or exited).
+fn wait_for_step(child: &mut std::process::Child, metrics: &Path, step: usize) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        let n = std::fs::read_to_string(metrics)
+            .map(|t| t.lines().count())
+            .unwrap_or(0);
+        if n >= step {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("the run did not reach step {step}");
+}
+
+#[test]
+fn sigkill_at_any_point_then_resume_gives_the_uninterrupted_curve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = corpus(tmp.path());
+    let text = text.to_str().unwrap();
+    let whole = tmp.path().join("whole");
+    run_ok(&train_args(text, whole.to_str().unwrap(), "30"));
+    let reference = losses(&whole.join("metrics.jsonl"));
+
+    // Kill at several points: right after a checkpoint step is logged (the save is then in
+    // progress) and between checkpoints.
+    for (trial, kill_at) in [5usize, 12, 20].into_iter().enumerate() {
+        let out = tmp.path().join(format!("killed{trial}"));
+        let metrics = out.join("metrics.jsonl");
+        let mut child = crate::support::bin()
+            .args(train_args(text, out.to_str().unwrap(), "30"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_step(&mut child, &metrics, kill_at);
+        let _ = child.kill(); // SIGKILL on Unix
+        let _ = child.wait();
+        // Whatever was on disk, every complete checkpoint directory loads, and resuming
+        // (or starting over, when no checkpoint was complete yet) reaches the same curve.
+        let has_ckpt = out.join("checkpoints/latest").is_file();
+        let mut args = train_args(text, out.to_str().unwrap(), "30");
+        if has_ckpt {
+            args.push("--resume");
+        }
+        let res = run(&args);
+        assert!(
+            res.status.success(),
+            "trial {trial}: {}",
+            String::from_utf8_lossy(&res.stderr)
+        );
+        assert_eq!(
+            losses(&metrics),
+            reference,
+            "trial {trial} (killed at step {kill_at})"
+        );
+        for e in std::fs::read_dir(out.join("checkpoints")).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(!name.ends_with(".tmp"), "leftover {name}");
+        }
+    }
+}
+
+#[test]
+fn bad_training_inputs_fail_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let r = run(&[
+        "train",
+        "tiny",
+        "--text",
+        "/nonexistent/corpus.txt",
+        "--steps",
+        "1",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("/nonexistent/corpus.txt"), "{err}");
+    assert!(!out.join("data/dataset.json").exists());
+
+    let r = run(&[
+        "train",
+        "no-such-model",
+        "--text",
+        "x",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!r.status.success());
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        err.contains("no-such-model") && err.contains("llama2-7b"),
+        "{err}"
+    );
+}
