@@ -66,6 +66,20 @@ impl CudaBackend {
         check_initial(&artifact, initial)?;
         catch("setting up the CUDA backend", move || {
             let device = Device::open(device_ordinal)?;
+            if let Err(device_target) = super::program::target_runs_on(
+                &artifact.plan.target,
+                device.info.compute_capability,
+            ) {
+                return Err(CudaError::TargetMismatch {
+                    artifact_target: artifact.plan.target.clone(),
+                    device: device.info.name.clone(),
+                    device_target: if device_target.starts_with("sm_") {
+                        device_target
+                    } else {
+                        device.info.target()
+                    },
+                });
+            }
             let program =
                 DeviceProgram::prepare(&artifact.plan, &artifact.ptx_info, &device.info.limits)?;
             let exec = Executor::new(
@@ -357,9 +371,12 @@ impl CudaBackend {
         self.upload_batch(batch)
     }
 
-    /// Run op `i` of the program alone and wait for it.
-    pub(crate) fn run_op_for_check(&self, i: usize) -> std::result::Result<(), CudaError> {
-        self.exec.run_op_checked(i, self.steps + 1)
+    /// Run every op of plan step `index` alone and wait for them.
+    pub(crate) fn run_plan_step_for_check(
+        &self,
+        index: usize,
+    ) -> std::result::Result<(), CudaError> {
+        self.exec.run_plan_step_checked(index, self.steps + 1)
     }
 
     /// Read arena bytes.
@@ -380,9 +397,12 @@ impl CudaBackend {
         self.exec.upload(offset, bytes)
     }
 
-    /// `kernel NAME`, `gemm %c`, … of op `i`.
-    pub(crate) fn op_name(&self, i: usize) -> &str {
-        &self.exec.program.ops[i].what
+    /// `kernel NAME (entry E)`, `gemm %c`, … of plan step `index`.
+    pub(crate) fn step_name(&self, index: usize) -> &str {
+        let p = &self.exec.program;
+        p.ops_of_step(index)
+            .next()
+            .map_or("(nothing to run)", |i| p.ops[i].what.as_str())
     }
 
     fn read_state(&self) -> std::result::Result<Vec<(String, Tensor)>, CudaError> {

@@ -346,11 +346,13 @@ mod imp {
         }
     }
 
-    /// The buffers plan step `s` writes.
+    /// The buffers plan step `s` writes (a kernel's scratch is internal to it).
     fn written(s: &Step) -> Vec<BufRef> {
         match s {
-            Step::Launch(l) => l.outputs.clone(),
+            Step::Kernel(k) => k.outputs.clone(),
             Step::Gemm(g) => vec![g.c],
+            Step::StridedCopy { dst, .. } => vec![*dst],
+            Step::Gather { out, .. } | Step::ScatterAdd { out, .. } => vec![*out],
             Step::Memset { dst, .. } | Step::Copy { dst, .. } => vec![*dst],
         }
     }
@@ -401,7 +403,7 @@ mod imp {
         let mut failed = 0;
         for (i, step) in art.plan.steps.iter().enumerate() {
             cpu.run_step(i).map_err(rt)?;
-            gpu.run_op_for_check(i)?;
+            gpu.run_plan_step_for_check(i)?;
             let mut worst = Worst {
                 name: String::new(),
                 rel: 0.0,
@@ -417,7 +419,7 @@ mod imp {
                 );
                 if !within(e, worst.rel) {
                     worst = Worst {
-                        name: format!("step {i} {} -> %{}", gpu.op_name(i), b.name),
+                        name: format!("step {i} {} -> %{}", gpu.step_name(i), b.name),
                         rel: e,
                     };
                 }

@@ -15,10 +15,25 @@ use super::device::{Device, driver_text};
 use super::error::CudaError;
 use super::gemm::{DeviceMemory, Gemms};
 use super::module::PtxModule;
+use super::moves::MOVES_PTX;
 use super::options::CudaOptions;
 use super::program::{DeviceProgram, GEMM_WORKSPACE_BYTES, MemoryNeeds, Op, target_runs_on};
 use cudarc::driver::{CudaGraph, result, sys};
 use std::ffi::c_void;
+
+/// Every entry of the embedded move module, loaded together.
+const MOVE_ENTRIES: [&str; 10] = [
+    "llc_strided_copy_1",
+    "llc_strided_copy_2",
+    "llc_strided_copy_4",
+    "llc_strided_copy_8",
+    "llc_gather_1",
+    "llc_gather_2",
+    "llc_gather_4",
+    "llc_gather_8",
+    "llc_scatter_add_f32",
+    "llc_scatter_add_f64",
+];
 
 /// A program loaded on a device with its arena. Fields drop in order: graph, libraries,
 /// memory, kernels, and the device (context) last.
@@ -26,8 +41,12 @@ pub(crate) struct Executor {
     graph: Option<CudaGraph>,
     gemms: Gemms,
     _workspace: DeviceMemory,
+    /// Where strided copies between overlapping buffers stage their source.
+    temp: Option<DeviceMemory>,
     arena: DeviceMemory,
     module: PtxModule,
+    /// The runtime's move kernels (when the plan has data-movement steps), by entry name.
+    moves: Option<(PtxModule, Vec<&'static str>)>,
     /// For each op, its GEMM's index in `gemms` (unused for other ops).
     gemm_of_op: Vec<usize>,
     pub program: DeviceProgram,
@@ -72,7 +91,7 @@ impl Executor {
                 },
             });
         }
-        let needs = MemoryNeeds::of(plan);
+        let needs = MemoryNeeds::of(plan).with_staging(program.temp_bytes);
         let (free, total) = device.memory()?;
         needs.check_fits(free, total, &info.name)?;
         // A cubin assembled ahead of time saves the driver's JIT; PTX is the fallback.
@@ -112,7 +131,22 @@ impl Executor {
             }
             _ => e,
         };
+        let moves = if program.uses_moves() {
+            let names = MOVE_ENTRIES.to_vec();
+            let owned: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            Some((
+                PtxModule::load(MOVES_PTX.as_bytes(), "sm_80", &owned)?,
+                names,
+            ))
+        } else {
+            None
+        };
         let arena = DeviceMemory::alloc(needs.arena, "arena").map_err(oom)?;
+        let temp = if program.temp_bytes > 0 {
+            Some(DeviceMemory::alloc(program.temp_bytes, "strided-copy staging").map_err(oom)?)
+        } else {
+            None
+        };
         let workspace = DeviceMemory::alloc(GEMM_WORKSPACE_BYTES, "GEMM workspace").map_err(oom)?;
         // SAFETY: the whole arena, on our stream.
         unsafe {
@@ -147,8 +181,10 @@ impl Executor {
             graph: None,
             gemms,
             _workspace: workspace,
+            temp,
             arena,
             module,
+            moves,
             gemm_of_op,
             program,
             needs,
@@ -230,35 +266,129 @@ impl Executor {
         Ok(())
     }
 
+    /// Launch `f` on the stream with `params` (pointers to each parameter's value).
+    fn launch(
+        &self,
+        f: sys::CUfunction,
+        dims: &llc_ir::plan::LaunchDims,
+        params: &mut [*mut c_void],
+    ) -> Result<(), CudaError> {
+        // SAFETY: callers pass exactly the parameters the entry declares (checked against
+        // the PTX for plan kernels; fixed signatures for the move kernels).
+        unsafe {
+            result::launch_kernel(
+                f,
+                (dims.grid[0], dims.grid[1], dims.grid[2]),
+                (dims.block[0], dims.block[1], dims.block[2]),
+                dims.shared_mem_bytes,
+                self.device.stream.cu_stream(),
+                params,
+            )
+        }
+        .map_err(|e| CudaError::Call {
+            call: "cuLaunchKernel".into(),
+            detail: driver_text(&e),
+        })
+    }
+
+    /// The move kernel `entry`.
+    fn move_kernel(&self, entry: &str) -> Result<sys::CUfunction, CudaError> {
+        let (m, names) = self
+            .moves
+            .as_ref()
+            .ok_or_else(|| CudaError::Plan("the move kernels were not loaded".into()))?;
+        let k = names
+            .iter()
+            .position(|n| *n == entry)
+            .ok_or_else(|| CudaError::Plan(format!("no move kernel {entry}")))?;
+        Ok(m.functions[k])
+    }
+
     /// Enqueue op `i` of the program (no wait).
     pub fn enqueue_op(&self, i: usize) -> Result<(), CudaError> {
         let base = self.arena.ptr;
         let stream = self.device.stream.cu_stream();
+        let ptr = |v: &mut u64| v as *mut u64 as *mut c_void;
         match &self.program.ops[i].op {
             Op::Launch { kernel, dims, args } => {
                 let mut ptrs: Vec<u64> = args.iter().map(|&o| base + o).collect();
-                let mut params: Vec<*mut c_void> = ptrs
-                    .iter_mut()
-                    .map(|p| p as *mut u64 as *mut c_void)
-                    .collect();
-                // SAFETY: the entry takes exactly these pointer parameters (checked against
-                // the PTX), each pointing at its buffer in the arena.
-                unsafe {
-                    result::launch_kernel(
-                        self.module.functions[*kernel],
-                        (dims.grid[0], dims.grid[1], dims.grid[2]),
-                        (dims.block[0], dims.block[1], dims.block[2]),
-                        dims.shared_mem_bytes,
-                        stream,
-                        &mut params,
-                    )
-                }
-                .map_err(|e| CudaError::Call {
-                    call: "cuLaunchKernel".into(),
-                    detail: driver_text(&e),
-                })
+                let mut params: Vec<*mut c_void> = ptrs.iter_mut().map(ptr).collect();
+                self.launch(self.module.functions[*kernel], dims, &mut params)
             }
             Op::Gemm(_) => self.gemms.enqueue(self.gemm_of_op[i], base),
+            Op::StridedCopy {
+                entry,
+                src,
+                src_bytes,
+                dst,
+                desc,
+                dims,
+                via_temp,
+            } => {
+                let mut from = base + src;
+                if *via_temp {
+                    let t = self
+                        .temp
+                        .as_ref()
+                        .expect("allocated for overlapping copies");
+                    self.copy_device(t.ptr, from, *src_bytes)?;
+                    from = t.ptr;
+                }
+                let mut to = base + dst;
+                let mut d = *desc;
+                let mut params = [
+                    ptr(&mut from),
+                    ptr(&mut to),
+                    &mut d as *mut super::moves::StridedDesc as *mut c_void,
+                ];
+                self.launch(self.move_kernel(entry)?, dims, &mut params)
+            }
+            Op::Gather {
+                entry,
+                table,
+                indices,
+                out,
+                rows,
+                count,
+                row_elems,
+                dims,
+            } => {
+                let mut v = [
+                    base + table,
+                    base + indices,
+                    base + out,
+                    *rows,
+                    *count,
+                    *row_elems,
+                ];
+                let mut params: Vec<*mut c_void> = v.iter_mut().map(ptr).collect();
+                self.launch(self.move_kernel(entry)?, dims, &mut params)
+            }
+            Op::ScatterAdd {
+                entry,
+                indices,
+                updates,
+                out,
+                out_bytes,
+                rows,
+                count,
+                row_elems,
+                dims,
+            } => {
+                // SAFETY: the output buffer, inside the arena.
+                unsafe { result::memset_d8_async(base + out, 0, *out_bytes as usize, stream) }
+                    .map_err(super::device::drv("cuMemsetD8Async"))?;
+                let mut v = [
+                    base + indices,
+                    base + updates,
+                    base + out,
+                    *rows,
+                    *count,
+                    *row_elems,
+                ];
+                let mut params: Vec<*mut c_void> = v.iter_mut().map(ptr).collect();
+                self.launch(self.move_kernel(entry)?, dims, &mut params)
+            }
             // SAFETY (both): ranges inside the arena (plan validation).
             Op::Memset {
                 offset,
@@ -284,6 +414,14 @@ impl Executor {
             .stream
             .synchronize()
             .map_err(|e| step_err(&self.program, i, during, driver_text(&e)))
+    }
+
+    /// Run every op of plan step `index` and wait (the per-plan-step check uses this).
+    pub fn run_plan_step_checked(&self, index: usize, during: u64) -> Result<(), CudaError> {
+        for i in self.program.ops_of_step(index) {
+            self.run_op_checked(i, during)?;
+        }
+        Ok(())
     }
 
     /// Run one whole step the way the options say (see the module docs). Returns without

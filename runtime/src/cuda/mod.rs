@@ -20,6 +20,7 @@ mod error;
 pub mod flops;
 pub mod gemm_call;
 pub mod host;
+pub mod moves;
 mod options;
 pub mod program;
 pub mod ptx;

@@ -6,6 +6,7 @@
 
 use super::error::CudaError;
 use super::gemm_call::GemmCall;
+use super::moves::{StridedDesc, gather_entry, move_dims, scatter_add_entry, strided_copy_entry};
 use super::ptx::PtxInfo;
 use llc_ir::human_bytes;
 use llc_ir::plan::{BufRef, LaunchDims, Plan, RegionKind, Step};
@@ -45,16 +46,50 @@ impl DeviceLimits {
     }
 }
 
-/// What one plan step does, in device terms.
+/// One device operation; a plan step is one or more of these.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
-    /// Launch `kernels[kernel]` with these arguments (byte offsets into the arena).
+    /// Launch `kernels[kernel]` (an entry of `kernels.ptx`) with these arguments (byte
+    /// offsets into the arena).
     Launch {
         kernel: usize,
         dims: LaunchDims,
         args: Vec<u64>,
     },
     Gemm(GemmCall),
+    /// `entry` of the runtime's move kernels over `desc`. When source and destination
+    /// share bytes, the source is first copied to the temporary buffer (`via_temp`).
+    StridedCopy {
+        entry: &'static str,
+        src: u64,
+        src_bytes: u64,
+        dst: u64,
+        desc: StridedDesc,
+        dims: LaunchDims,
+        via_temp: bool,
+    },
+    Gather {
+        entry: &'static str,
+        table: u64,
+        indices: u64,
+        out: u64,
+        rows: u64,
+        count: u64,
+        row_elems: u64,
+        dims: LaunchDims,
+    },
+    /// `out` zeroed, then `entry` adds the rows in.
+    ScatterAdd {
+        entry: &'static str,
+        indices: u64,
+        updates: u64,
+        out: u64,
+        out_bytes: u64,
+        rows: u64,
+        count: u64,
+        row_elems: u64,
+        dims: LaunchDims,
+    },
     Memset {
         offset: u64,
         bytes: u64,
@@ -70,9 +105,9 @@ pub enum Op {
 /// One step of the plan with its index and a name for error messages.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlannedOp {
-    /// Index in the plan's `steps`.
+    /// Index in the plan's `steps` (a kernel step's launches share it).
     pub index: usize,
-    /// `kernel NAME`, `gemm %c`, `memset %x`, `copy %a -> %b`.
+    /// `kernel NAME (entry E)`, `gemm %c`, `gather %x`, `memset %x`, `copy %a -> %b`, ….
     pub what: String,
     pub op: Op,
 }
@@ -80,9 +115,11 @@ pub struct PlannedOp {
 /// A plan checked and resolved for a device.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DeviceProgram {
-    /// The distinct PTX entries the plan launches, in first-use order.
+    /// The distinct entries of `kernels.ptx` the plan launches, in first-use order.
     pub kernels: Vec<String>,
     pub ops: Vec<PlannedOp>,
+    /// Bytes of the temporary buffer strided copies between overlapping buffers need.
+    pub temp_bytes: u64,
     /// Things that will not stop the run but are worth saying (once each).
     pub warnings: Vec<String>,
 }
@@ -96,6 +133,8 @@ pub struct MemoryNeeds {
     pub input: u64,
     pub activation: u64,
     pub workspace: u64,
+    /// Staging for strided copies between overlapping buffers.
+    pub staging: u64,
 }
 
 impl MemoryNeeds {
@@ -115,24 +154,38 @@ impl MemoryNeeds {
             input: region(RegionKind::Input),
             activation: region(RegionKind::Activation),
             workspace: GEMM_WORKSPACE_BYTES,
+            staging: 0,
+        }
+    }
+
+    /// The same with `bytes` of staging for overlapping strided copies.
+    pub fn with_staging(self, bytes: u64) -> MemoryNeeds {
+        MemoryNeeds {
+            staging: bytes,
+            ..self
         }
     }
 
     /// Bytes allocated in all.
     pub fn total(&self) -> u64 {
-        self.arena + self.workspace
+        self.arena + self.workspace + self.staging
     }
 
     /// `arena 1.2 GiB (params …, state …, inputs …, activations …) + GEMM workspace 32 MiB`.
     pub fn breakdown(&self) -> String {
         format!(
-            "arena {} (params {}, optimizer state {}, inputs {}, activations {}) + GEMM workspace {}",
+            "arena {} (params {}, optimizer state {}, inputs {}, activations {}) + GEMM workspace {}{}",
             human_bytes(self.arena),
             human_bytes(self.param),
             human_bytes(self.state),
             human_bytes(self.input),
             human_bytes(self.activation),
-            human_bytes(self.workspace)
+            human_bytes(self.workspace),
+            if self.staging > 0 {
+                format!(" + copy staging {}", human_bytes(self.staging))
+            } else {
+                String::new()
+            }
         )
     }
 
@@ -210,6 +263,11 @@ fn check_dims(
     Ok(())
 }
 
+/// Whether byte ranges `[a, a + an)` and `[b, b + bn)` share a byte.
+fn overlap(a: u64, an: u64, b: u64, bn: u64) -> bool {
+    a < b + bn && b < a + an
+}
+
 fn buffer_name(plan: &Plan, r: &BufRef) -> String {
     plan.buffers.get(r.buffer as usize).map_or_else(
         || format!("buffer {}", r.buffer),
@@ -227,102 +285,219 @@ impl DeviceProgram {
         plan.validate()
             .map_err(|e| CudaError::Plan(e.to_string()))?;
         let mut kernels: Vec<String> = Vec::new();
-        let mut kernel_index: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut kernel_index: BTreeMap<String, usize> = BTreeMap::new();
         let mut ops = Vec::with_capacity(plan.steps.len());
         let mut misaligned: BTreeMap<String, String> = BTreeMap::new();
+        let mut temp_bytes = 0u64;
         for (index, step) in plan.steps.iter().enumerate() {
-            let (what, op) = match step {
-                Step::Launch(l) => {
-                    let what = format!("kernel {}", l.kernel);
-                    let Some(entry) = ptx.entries.get(&l.kernel) else {
+            match step {
+                Step::Kernel(k) => {
+                    if k.launches.is_empty() {
                         return Err(plan_err(
                             index,
-                            &what,
-                            "kernels.ptx has no entry of that name".into(),
-                        ));
-                    };
-                    let nargs = l.inputs.len() + l.outputs.len();
-                    if entry.params != nargs {
-                        return Err(plan_err(
-                            index,
-                            &what,
+                            &format!("kernel {}", k.kernel),
                             format!(
-                                "the plan passes {nargs} buffers but the PTX entry takes {} parameters",
-                                entry.params
+                                "has no GPU launches: the plan was built for the CPU executor (target {})",
+                                plan.target
                             ),
                         ));
                     }
-                    check_dims(&l.dims, limits, entry.max_threads, entry.required_threads)
-                        .map_err(|m| plan_err(index, &what, m))?;
-                    for r in l.inputs.iter().chain(&l.outputs) {
-                        if r.offset % KERNEL_ARG_ALIGNMENT != 0 {
-                            misaligned.entry(l.kernel.clone()).or_insert_with(|| {
+                    let n = k.launches.len();
+                    for (j, l) in k.launches.iter().enumerate() {
+                        let what = if n == 1 {
+                            format!("kernel {} (entry {})", k.kernel, l.entry)
+                        } else {
+                            format!(
+                                "kernel {} launch {}/{n} (entry {})",
+                                k.kernel,
+                                j + 1,
+                                l.entry
+                            )
+                        };
+                        let Some(entry) = ptx.entries.get(&l.entry) else {
+                            return Err(plan_err(
+                                index,
+                                &what,
+                                "kernels.ptx has no entry of that name".into(),
+                            ));
+                        };
+                        if entry.params != l.args.len() {
+                            return Err(plan_err(
+                                index,
+                                &what,
                                 format!(
-                                    "{} at arena offset {} (step {index})",
-                                    buffer_name(plan, r),
-                                    r.offset
-                                )
-                            });
+                                    "the plan passes {} buffers but the PTX entry takes {} parameters",
+                                    l.args.len(),
+                                    entry.params
+                                ),
+                            ));
                         }
+                        check_dims(&l.dims, limits, entry.max_threads, entry.required_threads)
+                            .map_err(|m| plan_err(index, &what, m))?;
+                        for r in &l.args {
+                            if r.offset % KERNEL_ARG_ALIGNMENT != 0 {
+                                misaligned.entry(l.entry.clone()).or_insert_with(|| {
+                                    format!(
+                                        "{} at arena offset {} (step {index})",
+                                        buffer_name(plan, r),
+                                        r.offset
+                                    )
+                                });
+                            }
+                        }
+                        let next = kernels.len();
+                        let kernel = *kernel_index.entry(l.entry.clone()).or_insert(next);
+                        if kernel == next {
+                            kernels.push(l.entry.clone());
+                        }
+                        ops.push(PlannedOp {
+                            index,
+                            what,
+                            op: Op::Launch {
+                                kernel,
+                                dims: l.dims,
+                                args: l.args.iter().map(|r| r.offset).collect(),
+                            },
+                        });
                     }
-                    let next = kernels.len();
-                    let k = *kernel_index.entry(l.kernel.as_str()).or_insert(next);
-                    if k == next {
-                        kernels.push(l.kernel.clone());
-                    }
-                    let args = l
-                        .inputs
-                        .iter()
-                        .chain(&l.outputs)
-                        .map(|r| r.offset)
-                        .collect();
-                    (
-                        what,
-                        Op::Launch {
-                            kernel: k,
-                            dims: l.dims,
-                            args,
-                        },
-                    )
                 }
-                Step::Gemm(g) => (
-                    format!("gemm %{}", g.name),
-                    Op::Gemm(GemmCall::from_desc(g)?),
-                ),
-                Step::Memset { dst, value } => (
-                    format!("memset {}", buffer_name(plan, dst)),
-                    Op::Memset {
+                Step::Gemm(g) => ops.push(PlannedOp {
+                    index,
+                    what: format!("gemm %{}", g.name),
+                    op: Op::Gemm(GemmCall::from_desc(g)?),
+                }),
+                Step::StridedCopy {
+                    src,
+                    dst,
+                    dtype,
+                    shape,
+                    src_offset,
+                    src_strides,
+                    dst_offset,
+                    dst_strides,
+                } => {
+                    let what = format!(
+                        "strided copy {} -> {}",
+                        buffer_name(plan, src),
+                        buffer_name(plan, dst)
+                    );
+                    let elem = dtype.size_bytes();
+                    let entry = strided_copy_entry(elem)
+                        .ok_or_else(|| plan_err(index, &what, format!("{elem}-byte elements")))?;
+                    let desc =
+                        StridedDesc::new(shape, *src_offset, src_strides, *dst_offset, dst_strides)
+                            .map_err(|m| plan_err(index, &what, m))?;
+                    let via_temp = overlap(src.offset, src.bytes, dst.offset, dst.bytes);
+                    if via_temp {
+                        temp_bytes = temp_bytes.max(src.bytes);
+                    }
+                    if desc.total > 0 {
+                        ops.push(PlannedOp {
+                            index,
+                            what,
+                            op: Op::StridedCopy {
+                                entry,
+                                src: src.offset,
+                                src_bytes: src.bytes,
+                                dst: dst.offset,
+                                desc,
+                                dims: move_dims(desc.total),
+                                via_temp,
+                            },
+                        });
+                    }
+                }
+                Step::Gather {
+                    table,
+                    indices,
+                    out,
+                    dtype,
+                    rows,
+                    count,
+                    row_elems,
+                } => {
+                    let what = format!("gather {}", buffer_name(plan, out));
+                    let elem = dtype.size_bytes();
+                    let entry = gather_entry(elem)
+                        .ok_or_else(|| plan_err(index, &what, format!("{elem}-byte elements")))?;
+                    ops.push(PlannedOp {
+                        index,
+                        what,
+                        op: Op::Gather {
+                            entry,
+                            table: table.offset,
+                            indices: indices.offset,
+                            out: out.offset,
+                            rows: *rows,
+                            count: *count,
+                            row_elems: *row_elems,
+                            dims: move_dims(count * row_elems),
+                        },
+                    });
+                }
+                Step::ScatterAdd {
+                    indices,
+                    updates,
+                    out,
+                    dtype,
+                    rows,
+                    count,
+                    row_elems,
+                } => {
+                    let what = format!("scatter-add {}", buffer_name(plan, out));
+                    let entry = scatter_add_entry(*dtype)
+                        .map_err(|e| plan_err(index, &what, e.to_string()))?;
+                    ops.push(PlannedOp {
+                        index,
+                        what,
+                        op: Op::ScatterAdd {
+                            entry,
+                            indices: indices.offset,
+                            updates: updates.offset,
+                            out: out.offset,
+                            out_bytes: out.bytes,
+                            rows: *rows,
+                            count: *count,
+                            row_elems: *row_elems,
+                            dims: move_dims(count * row_elems),
+                        },
+                    });
+                }
+                Step::Memset { dst, value } => ops.push(PlannedOp {
+                    index,
+                    what: format!("memset {}", buffer_name(plan, dst)),
+                    op: Op::Memset {
                         offset: dst.offset,
                         bytes: dst.bytes,
                         value: *value,
                     },
-                ),
+                }),
                 Step::Copy { src, dst } => {
                     let what = format!(
                         "copy {} -> {}",
                         buffer_name(plan, src),
                         buffer_name(plan, dst)
                     );
-                    let overlap =
-                        src.offset < dst.offset + dst.bytes && dst.offset < src.offset + src.bytes;
-                    if overlap && src.offset != dst.offset {
+                    if overlap(src.offset, src.bytes, dst.offset, dst.bytes)
+                        && src.offset != dst.offset
+                    {
                         return Err(plan_err(
                             index,
                             &what,
                             "source and destination overlap".into(),
                         ));
                     }
-                    (
+                    ops.push(PlannedOp {
+                        index,
                         what,
-                        Op::Copy {
+                        op: Op::Copy {
                             src: src.offset,
                             dst: dst.offset,
                             bytes: src.bytes,
                         },
-                    )
+                    });
                 }
-            };
-            ops.push(PlannedOp { index, what, op });
+            }
         }
         let mut warnings = Vec::new();
         if let Some(t) = &ptx.target
@@ -333,26 +508,45 @@ impl DeviceProgram {
                 plan.target
             ));
         }
-        for (kernel, at) in misaligned {
+        for (entry, at) in misaligned {
             warnings.push(format!(
-                "kernel {kernel} gets a buffer that is not {KERNEL_ARG_ALIGNMENT}-byte aligned: {at}"
+                "kernel entry {entry} gets a buffer that is not {KERNEL_ARG_ALIGNMENT}-byte aligned: {at}"
             ));
         }
         Ok(DeviceProgram {
             kernels,
             ops,
+            temp_bytes,
             warnings,
         })
     }
 
-    /// Counts for reports: (launches, GEMMs, memsets + copies).
-    pub fn counts(&self) -> (usize, usize, usize) {
-        let mut c = (0, 0, 0);
+    /// Whether any op runs one of the runtime's move kernels.
+    pub fn uses_moves(&self) -> bool {
+        self.ops.iter().any(|o| {
+            matches!(
+                o.op,
+                Op::StridedCopy { .. } | Op::Gather { .. } | Op::ScatterAdd { .. }
+            )
+        })
+    }
+
+    /// The ops of plan step `index`, as a range of `ops`.
+    pub fn ops_of_step(&self, index: usize) -> std::ops::Range<usize> {
+        let start = self.ops.partition_point(|o| o.index < index);
+        let end = self.ops.partition_point(|o| o.index <= index);
+        start..end
+    }
+
+    /// Counts for reports: (kernel launches, GEMMs, data movement, memsets + copies).
+    pub fn counts(&self) -> (usize, usize, usize, usize) {
+        let mut c = (0, 0, 0, 0);
         for o in &self.ops {
             match o.op {
                 Op::Launch { .. } => c.0 += 1,
                 Op::Gemm(_) => c.1 += 1,
-                _ => c.2 += 1,
+                Op::StridedCopy { .. } | Op::Gather { .. } | Op::ScatterAdd { .. } => c.2 += 1,
+                Op::Memset { .. } | Op::Copy { .. } => c.3 += 1,
             }
         }
         c
@@ -419,6 +613,7 @@ mod tests {
             input: 1 << 20,
             activation: (1 << 30) - (1 << 20),
             workspace: GEMM_WORKSPACE_BYTES,
+            staging: 0,
         };
         assert!(needs.check_fits(80 << 30, 80 << 30, "H100").is_ok());
         let e = needs

@@ -1,12 +1,14 @@
 //! A real compiled-step plan without codegen: the tiny (or 15M) Llama step partitioned
-//! and memory-planned in-process, written as an artifact directory whose `kernels.ptx` is
-//! a stand-in: one empty entry per plan kernel with the plan's parameter count (enough
-//! for everything that reads the PTX's interface; nothing here launches it).
+//! and memory-planned in-process, with one stand-in launch per kernel (its inputs then
+//! its outputs, one 256-thread block) where codegen would give its real launches, written
+//! as an artifact directory whose `kernels.ptx` is a stand-in too: one empty entry per
+//! launch with the plan's parameter count (enough for everything that reads the PTX's
+//! interface; nothing here launches it).
 
-use llc_ir::plan::Plan;
+use llc_ir::plan::{EntryDecl, LaunchDims, ParamRef, Plan};
 use llc_ir::{Function, Module, print_module};
 use llc_models::{BuildOptions, LlamaConfig, build_forward};
-use llc_passes::memplan::{MemPlanOptions, PlanTarget, assemble_plan, cpu_launch, plan_memory};
+use llc_passes::memplan::{KernelCode, MemPlanOptions, PlanTarget, assemble_plan, plan_memory};
 use llc_passes::partition::{PartitionOptions, partition};
 use llc_passes::{AutodiffOptions, OptimizerConfig, build_step, differentiate};
 use std::fmt::Write;
@@ -23,17 +25,17 @@ pub fn step_function(preset: &str, batch: usize, seq: usize) -> Function {
     step
 }
 
-/// A PTX module with one entry per plan kernel, taking the plan's number of pointers.
+/// A PTX module with one entry per declared kernel entry, taking its number of pointers.
 pub fn stand_in_ptx(plan: &Plan, target: &str) -> String {
     let mut s = format!(".version 8.5\n.target {target}\n.address_size 64\n\n");
-    for k in &plan.kernels {
-        let params: Vec<String> = (0..k.params.len())
-            .map(|i| format!("\t.param .u64 .ptr .align 1 {}_param_{i}", k.name))
+    for e in plan.kernels.iter().flat_map(|k| &k.entries) {
+        let params: Vec<String> = (0..e.params.len())
+            .map(|i| format!("\t.param .u64 .ptr .align 1 {}_param_{i}", e.entry))
             .collect();
         let _ = write!(
             s,
             ".visible .entry {}(\n{}\n)\n.maxntid 1024, 1, 1\n{{\n\tret;\n}}\n\n",
-            k.name,
+            e.entry,
             params.join(",\n")
         );
     }
@@ -45,12 +47,35 @@ pub fn stand_in_ptx(plan: &Plan, target: &str) -> String {
 pub fn write_artifact(step: &Function, target: &str, dir: &Path) -> Plan {
     let prog = partition(step, &PartitionOptions::default()).unwrap();
     let mp = plan_memory(&prog, &MemPlanOptions::default()).unwrap();
+    let kernels = prog
+        .kernels
+        .iter()
+        .map(|k| {
+            let (ins, outs) = (k.func.args().len(), k.func.outputs().len());
+            KernelCode {
+                class: k.class,
+                entries: vec![EntryDecl {
+                    entry: format!("{}_e", k.name),
+                    dims: LaunchDims {
+                        grid: [1, 1, 1],
+                        block: [256, 1, 1],
+                        shared_mem_bytes: 0,
+                    },
+                    params: (0..ins)
+                        .map(ParamRef::Input)
+                        .chain((0..outs).map(ParamRef::Output))
+                        .collect(),
+                }],
+                scratch: vec![],
+            }
+        })
+        .collect();
     let plan = assemble_plan(
         &prog,
         &mp,
         &PlanTarget {
             target: target.into(),
-            launch: &cpu_launch,
+            kernels,
         },
     );
     std::fs::create_dir_all(dir).unwrap();

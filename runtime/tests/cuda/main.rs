@@ -13,5 +13,6 @@
 mod artifact;
 mod fixture;
 mod gpu;
+mod moves;
 mod no_gpu;
 mod program;

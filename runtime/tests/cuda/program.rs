@@ -20,36 +20,73 @@ fn the_tiny_step_resolves_for_an_h100() {
     let (_dir, plan, _) = tiny_artifact();
     let ptx = PtxInfo::parse(&stand_in_ptx(&plan, "sm_90")).unwrap();
     let prog = DeviceProgram::prepare(&plan, &ptx, &DeviceLimits::sm90()).unwrap();
-    assert_eq!(prog.ops.len(), plan.steps.len());
-    let (launches, gemms, other) = prog.counts();
+    let (launches, gemms, moves, other) = prog.counts();
     assert_eq!(launches, plan.stats.launches);
     assert_eq!(gemms, plan.stats.gemms);
-    assert!(gemms > 0 && launches > 0);
-    assert_eq!(launches + gemms + other, plan.steps.len());
-    // Distinct kernels are loaded once each.
+    let move_steps = plan
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s,
+                Step::StridedCopy { .. } | Step::Gather { .. } | Step::ScatterAdd { .. }
+            )
+        })
+        .count();
+    assert_eq!(moves, move_steps, "no empty strided copies in this plan");
+    assert!(gemms > 0 && launches > 0 && moves > 0);
+    assert_eq!(launches + gemms + moves + other, prog.ops.len());
+    // Distinct entries are loaded once each.
     let mut names = prog.kernels.clone();
+    names.sort();
     names.dedup();
     assert_eq!(names.len(), prog.kernels.len());
-    for (op, step) in prog.ops.iter().zip(&plan.steps) {
-        match (&op.op, step) {
-            (Op::Launch { kernel, args, .. }, Step::Launch(l)) => {
-                assert_eq!(prog.kernels[*kernel], l.kernel);
-                assert_eq!(args.len(), l.inputs.len() + l.outputs.len());
-                assert_eq!(
-                    args[0],
-                    l.inputs.first().or(l.outputs.first()).unwrap().offset
-                );
+    for (index, step) in plan.steps.iter().enumerate() {
+        let ops = &prog.ops[prog.ops_of_step(index)];
+        assert!(ops.iter().all(|o| o.index == index));
+        match step {
+            Step::Kernel(k) => {
+                assert_eq!(ops.len(), k.launches.len());
+                for (o, l) in ops.iter().zip(&k.launches) {
+                    let Op::Launch { kernel, args, dims } = &o.op else {
+                        panic!("{o:?}")
+                    };
+                    assert_eq!(prog.kernels[*kernel], l.entry);
+                    assert_eq!(*dims, l.dims);
+                    let want: Vec<u64> = l.args.iter().map(|r| r.offset).collect();
+                    assert_eq!(*args, want);
+                }
             }
-            (Op::Gemm(c), Step::Gemm(g)) => {
+            Step::Gemm(g) => {
+                let [o] = ops else { panic!("{ops:?}") };
+                let Op::Gemm(c) = &o.op else { panic!("{o:?}") };
                 // Column-major: m and n swap, the operands swap.
                 assert_eq!((c.m, c.n, c.k), (g.n, g.m, g.k));
                 assert_eq!((c.a, c.b, c.c), (g.b.offset, g.a.offset, g.c.offset));
             }
-            (Op::Memset { offset, .. }, Step::Memset { dst, .. }) => {
-                assert_eq!(*offset, dst.offset)
+            Step::StridedCopy { src, dst, .. } => {
+                let [o] = ops else { panic!("{ops:?}") };
+                let Op::StridedCopy { src: s, dst: d, .. } = &o.op else {
+                    panic!("{o:?}")
+                };
+                assert_eq!((*s, *d), (src.offset, dst.offset));
             }
-            (Op::Copy { src, .. }, Step::Copy { src: s, .. }) => assert_eq!(*src, s.offset),
-            (o, s) => panic!("op {o:?} does not match step {s:?}"),
+            Step::Gather { out, .. } => {
+                let [o] = ops else { panic!("{ops:?}") };
+                assert!(matches!(o.op, Op::Gather { out: x, .. } if x == out.offset));
+            }
+            Step::ScatterAdd { out, .. } => {
+                let [o] = ops else { panic!("{ops:?}") };
+                assert!(matches!(o.op, Op::ScatterAdd { out: x, .. } if x == out.offset));
+            }
+            Step::Memset { dst, .. } => {
+                let [o] = ops else { panic!("{ops:?}") };
+                assert!(matches!(o.op, Op::Memset { offset, .. } if offset == dst.offset));
+            }
+            Step::Copy { src, .. } => {
+                let [o] = ops else { panic!("{ops:?}") };
+                assert!(matches!(o.op, Op::Copy { src: x, .. } if x == src.offset));
+            }
         }
     }
     for w in &prog.warnings {
@@ -85,7 +122,8 @@ fn memory_needs_are_the_arena_plus_workspace() {
 #[test]
 fn a_kernel_missing_from_the_ptx_is_named_with_its_step() {
     let (_dir, plan, _) = tiny_artifact();
-    let victim = plan.kernels[1].name.clone();
+    let kernel = plan.kernels[1].name.clone();
+    let victim = plan.kernels[1].entries[0].entry.clone();
     let text =
         stand_in_ptx(&plan, "sm_90").replace(&format!(".entry {victim}("), ".entry renamed(");
     let ptx = PtxInfo::parse(&text).unwrap();
@@ -93,11 +131,32 @@ fn a_kernel_missing_from_the_ptx_is_named_with_its_step() {
     let first = plan
         .steps
         .iter()
-        .position(|s| matches!(s, Step::Launch(l) if l.kernel == victim))
+        .position(|s| matches!(s, Step::Kernel(k) if k.kernel == kernel))
         .unwrap();
     assert_eq!(
         e,
-        format!("plan: step {first} (kernel {victim}): kernels.ptx has no entry of that name")
+        format!(
+            "plan: step {first} (kernel {kernel} (entry {victim})): kernels.ptx has no entry of that name"
+        )
+    );
+}
+
+#[test]
+fn a_cpu_only_plan_is_refused_for_the_gpu() {
+    let (_dir, mut plan, _) = tiny_artifact();
+    for k in &mut plan.kernels {
+        k.entries.clear();
+    }
+    for s in &mut plan.steps {
+        if let Step::Kernel(k) = s {
+            k.launches.clear();
+        }
+    }
+    let ptx = PtxInfo::parse(&stand_in_ptx(&plan, "sm_90")).unwrap();
+    let e = refused(DeviceProgram::prepare(&plan, &ptx, &DeviceLimits::sm90()));
+    assert!(
+        e.contains("has no GPU launches: the plan was built for the CPU executor"),
+        "{e}"
     );
 }
 
@@ -105,11 +164,13 @@ fn a_kernel_missing_from_the_ptx_is_named_with_its_step() {
 fn a_kernel_with_another_signature_is_refused() {
     let (_dir, plan, _) = tiny_artifact();
     let k = plan.kernels.iter().find(|k| k.params.len() >= 2).unwrap();
+    let e0 = &k.entries[0];
+    let n = e0.params.len();
     let text = stand_in_ptx(&plan, "sm_90").replacen(
         &format!(
             ",\n\t.param .u64 .ptr .align 1 {}_param_{}\n",
-            k.name,
-            k.params.len() - 1
+            e0.entry,
+            n - 1
         ),
         "\n",
         1,
@@ -118,10 +179,10 @@ fn a_kernel_with_another_signature_is_refused() {
     let e = refused(DeviceProgram::prepare(&plan, &ptx, &DeviceLimits::sm90()));
     assert!(
         e.contains(&format!(
-            "(kernel {}): the plan passes {} buffers but the PTX entry takes {} parameters",
+            "(kernel {} (entry {})): the plan passes {n} buffers but the PTX entry takes {} parameters",
             k.name,
-            k.params.len(),
-            k.params.len() - 1
+            e0.entry,
+            n - 1
         )),
         "{e}"
     );
