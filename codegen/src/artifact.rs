@@ -32,10 +32,13 @@ use std::time::{Duration, Instant};
 /// How to build an artifact.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ArtifactOptions {
+    /// The GPU the PTX is for.
     pub target: Target,
     /// Also write `kernels.mlir`.
     pub emit_mlir: bool,
+    /// How the step is cut into kernels and GEMMs.
     pub partition: PartitionOptions,
+    /// How the step is ordered and laid out in the arena.
     pub memplan: MemPlanOptions,
 }
 
@@ -44,14 +47,17 @@ pub struct ArtifactOptions {
 pub struct ArtifactReport {
     /// The artifact directory.
     pub dir: PathBuf,
+    /// Kernel steps, GEMMs, views and copies of the program.
     pub counts: ProgramCounts,
+    /// Memory by region and the activation peak.
     pub memory: MemoryReport,
     /// Distinct PTX entries in `kernels.ptx`.
     pub ptx_entries: usize,
     /// GPU launches per step.
     pub launches: usize,
-    /// FLOPs and bytes per step (see [`llc_ir::plan::PlanStats`]).
+    /// FLOPs per step (see [`llc_ir::plan::PlanStats`]).
     pub flops: u64,
+    /// Bytes read and written per step (see [`llc_ir::plan::PlanStats`]).
     pub bytes_moved: u64,
     /// Wall time of each stage, in order.
     pub timings: Vec<(&'static str, Duration)>,
@@ -72,6 +78,7 @@ fn plan_class(c: CodegenClass) -> KernelClass {
         CodegenClass::Elementwise => KernelClass::Elementwise,
         CodegenClass::Row => KernelClass::Row,
         CodegenClass::Reduction => KernelClass::Reduction,
+        CodegenClass::Scatter => KernelClass::Scatter,
     }
 }
 

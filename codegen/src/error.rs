@@ -44,7 +44,12 @@ pub enum CodegenError {
     /// Building the artifact directory failed at `stage` (partitioning, memory planning,
     /// writing a file); the message names the file or value.
     #[error("artifact ({stage}): {msg}")]
-    Artifact { stage: String, msg: String },
+    Artifact {
+        /// Which stage failed.
+        stage: String,
+        /// What went wrong, naming the file or value.
+        msg: String,
+    },
 }
 
 /// Shorthand used throughout the crate.

@@ -39,6 +39,10 @@ pub enum IrError {
     /// The JSON form could not be read.
     #[error("json: {0}")]
     Json(String),
+    /// An execution plan (`plan.json`) could not be read, has another schema version, or
+    /// does not hold together (a reference outside the arena, a missing buffer).
+    #[error("plan.json: {0}")]
+    Plan(String),
 }
 
 fn loc_prefix(span: &Option<Span>) -> String {
@@ -54,7 +58,7 @@ impl IrError {
         match self {
             IrError::Type { span, .. } | IrError::Structure { span, .. } => *span,
             IrError::Parse { span, .. } => Some(*span),
-            IrError::Json(_) => None,
+            IrError::Json(_) | IrError::Plan(_) => None,
         }
     }
 
@@ -63,7 +67,7 @@ impl IrError {
         match &mut self {
             IrError::Type { span, .. } | IrError::Structure { span, .. } => *span = Some(s),
             IrError::Parse { span, .. } => *span = s,
-            IrError::Json(_) => {}
+            IrError::Json(_) | IrError::Plan(_) => {}
         }
         self
     }

@@ -15,11 +15,12 @@
 //! - A GEMM is described in row-major terms (see [`GemmDesc`]); [`GemmDesc::column_major`]
 //!   gives the equivalent column-major (cuBLAS) call.
 //! - Data movement that is not a view (a transpose, a strided slice, a concat whose parts
-//!   cannot be placed back to back, an embedding gather and its scatter-add gradient) is
-//!   a step of its own with a descriptor, like a GEMM: [`Step::StridedCopy`],
-//!   [`Step::Gather`], [`Step::ScatterAdd`].
+//!   cannot be placed back to back, an embedding gather and its scatter-add gradient)
+//!   runs inside kernels by default; a plan may instead describe it as library steps
+//!   like GEMMs: [`Step::StridedCopy`], [`Step::Gather`], [`Step::ScatterAdd`].
 
 use crate::dtype::{DType, TensorType};
+use crate::error::IrError;
 use crate::op::ArgRole;
 use serde::{Deserialize, Serialize};
 
@@ -100,8 +101,11 @@ impl RegionKind {
 /// A contiguous part of the arena.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Region {
+    /// What it holds.
     pub kind: RegionKind,
+    /// Start, in bytes from the arena's start.
     pub offset: u64,
+    /// Size in bytes (a multiple of the alignment).
     pub bytes: u64,
 }
 
@@ -110,10 +114,15 @@ pub struct Region {
 pub struct Buffer {
     /// The IR value it holds (or a generated name for packs).
     pub name: String,
+    /// Start, in bytes from the arena's start.
     pub offset: u64,
+    /// Size in bytes (`shape`'s element count times `dtype`'s size).
     pub bytes: u64,
+    /// Element type.
     pub dtype: DType,
+    /// Dimensions, row-major.
     pub shape: Vec<usize>,
+    /// The region the bytes lie in.
     pub region: RegionKind,
     /// For a view (reshape, contiguous slice, a concat of adjacent buffers, a pack of
     /// consecutive buffers, a result written in place): the index of the buffer whose
@@ -133,27 +142,39 @@ impl Buffer {
 /// from the buffer so a runtime can launch without a lookup).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BufRef {
+    /// Index into [`Plan::buffers`].
     pub buffer: u32,
+    /// The buffer's offset in the arena.
     pub offset: u64,
+    /// The buffer's size in bytes.
     pub bytes: u64,
 }
 
 /// Where a function argument lives.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArgBinding {
+    /// The argument's name in the IR function.
     pub name: String,
+    /// Parameter, state or input.
     pub role: ArgRole,
+    /// Index into [`Plan::buffers`].
     pub buffer: u32,
+    /// Where its bytes start in the arena.
     pub offset: u64,
+    /// Its size in bytes.
     pub bytes: u64,
 }
 
 /// Where a function result is after the step.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutputBinding {
+    /// The result's name (its value's name in the IR function).
     pub name: String,
+    /// Index into [`Plan::buffers`].
     pub buffer: u32,
+    /// Where its bytes start in the arena.
     pub offset: u64,
+    /// Its size in bytes.
     pub bytes: u64,
     /// The argument this result is the next value of (a param or state).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -171,6 +192,8 @@ pub enum KernelClass {
     Row,
     /// Other reductions: column sums, full reductions to a scalar.
     Reduction,
+    /// A `scatter_add` (embedding gradient): zero the result, then add rows atomically.
+    Scatter,
     /// An op in no class above (only when partitioning was told not to lower it, e.g.
     /// attention): the CPU executor runs it, codegen does not.
     Single,
@@ -183,6 +206,7 @@ impl KernelClass {
             KernelClass::Elementwise => "elementwise",
             KernelClass::Row => "row",
             KernelClass::Reduction => "reduction",
+            KernelClass::Scatter => "scatter",
             KernelClass::Single => "single",
         }
     }
@@ -205,8 +229,10 @@ pub enum ParamRef {
 pub struct EntryDecl {
     /// The `.entry` symbol in `kernels.ptx`.
     pub entry: String,
+    /// Grid, block and shared memory.
     #[serde(flatten)]
     pub dims: LaunchDims,
+    /// What each entry parameter is bound to, in order.
     pub params: Vec<ParamRef>,
 }
 
@@ -215,6 +241,7 @@ pub struct EntryDecl {
 pub struct KernelDecl {
     /// The kernel's function name in `kernels.ir`.
     pub name: String,
+    /// How codegen compiled it.
     pub class: KernelClass,
     /// Structural hash of its IR function (equal kernels have equal fingerprints).
     pub fingerprint: u64,
@@ -235,23 +262,30 @@ pub struct KernelDecl {
 /// Grid and block of a launch, and dynamic shared memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LaunchDims {
+    /// Blocks in x, y, z.
     pub grid: [u32; 3],
+    /// Threads per block in x, y, z.
     pub block: [u32; 3],
+    /// Dynamic shared memory per block, in bytes.
     pub shared_mem_bytes: u32,
 }
 
 /// One launch of a PTX entry with its arguments resolved to buffers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Launch {
+    /// The `.entry` symbol in `kernels.ptx`.
     pub entry: String,
+    /// Grid, block and shared memory.
     #[serde(flatten)]
     pub dims: LaunchDims,
+    /// One device pointer per entry parameter, in order.
     pub args: Vec<BufRef>,
 }
 
 /// One run of a kernel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KernelStep {
+    /// The kernel's name (see [`Plan::kernels`] and `kernels.ir`).
     pub kernel: String,
     /// Buffers read, in the kernel function's argument order.
     pub inputs: Vec<BufRef>,
@@ -275,26 +309,43 @@ pub struct KernelStep {
 pub struct GemmDesc {
     /// The IR value the GEMM computes (`C`).
     pub name: String,
+    /// Rows of `C` and of `op(A)`.
     pub m: u64,
+    /// Columns of `C` and of `op(B)`.
     pub n: u64,
+    /// The contracted dimension.
     pub k: u64,
+    /// Number of independent products.
     pub batch: u64,
+    /// Whether `A` is stored transposed (`k x m`).
     pub trans_a: bool,
+    /// Whether `B` is stored transposed (`n x k`).
     pub trans_b: bool,
+    /// Leading dimension of `A` as stored, in elements.
     pub lda: u64,
+    /// Leading dimension of `B` as stored, in elements.
     pub ldb: u64,
+    /// Leading dimension of `C`, in elements.
     pub ldc: u64,
+    /// Elements between consecutive batches of `A` (0: shared).
     pub stride_a: u64,
+    /// Elements between consecutive batches of `B` (0: shared).
     pub stride_b: u64,
+    /// Elements between consecutive batches of `C`.
     pub stride_c: u64,
     /// Element type of A, B and C.
     pub dtype: DType,
     /// Accumulation type.
     pub compute: DType,
+    /// Scale of the product.
     pub alpha: f64,
+    /// Scale of `C`'s previous contents (1 accumulates a split contraction).
     pub beta: f64,
+    /// The `A` operand's buffer (the matrices start at its offset).
     pub a: BufRef,
+    /// The `B` operand's buffer.
     pub b: BufRef,
+    /// The result's buffer.
     pub c: BufRef,
 }
 
@@ -303,22 +354,35 @@ pub struct GemmDesc {
 /// flags and leading dimensions carry over unchanged.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ColumnMajorGemm {
+    /// Rows of the column-major result (the row-major `n`).
     pub m: u64,
+    /// Columns of the column-major result (the row-major `m`).
     pub n: u64,
+    /// The contracted dimension.
     pub k: u64,
+    /// Transpose flag of the first operand (the row-major `trans_b`).
     pub trans_a: bool,
+    /// Transpose flag of the second operand (the row-major `trans_a`).
     pub trans_b: bool,
     /// First operand (the row-major `B`).
     pub a: BufRef,
+    /// Its leading dimension.
     pub lda: u64,
+    /// Its batch stride.
     pub stride_a: u64,
     /// Second operand (the row-major `A`).
     pub b: BufRef,
+    /// Its leading dimension.
     pub ldb: u64,
+    /// Its batch stride.
     pub stride_b: u64,
+    /// The result.
     pub c: BufRef,
+    /// Its leading dimension.
     pub ldc: u64,
+    /// Its batch stride.
     pub stride_c: u64,
+    /// Number of independent products.
     pub batch: u64,
 }
 
@@ -354,52 +418,80 @@ impl GemmDesc {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Step {
+    /// Run a kernel (one or more launches on the GPU).
     Kernel(KernelStep),
+    /// A cuBLASLt-style GEMM.
     Gemm(GemmDesc),
     /// For every index `i` of `shape` (row-major order), element
     /// `src[src_offset + sum_k i_k * src_strides[k]]` is copied to
     /// `dst[dst_offset + sum_k i_k * dst_strides[k]]`; offsets and strides in elements of
     /// `dtype`. A transpose, a strided slice, one part of a concat.
     StridedCopy {
+        /// Read from.
         src: BufRef,
+        /// Written to.
         dst: BufRef,
+        /// Element type of both.
         dtype: DType,
+        /// The index space copied.
         shape: Vec<u64>,
+        /// First source element.
         src_offset: u64,
+        /// Source elements per step of each index.
         src_strides: Vec<u64>,
+        /// First destination element.
         dst_offset: u64,
+        /// Destination elements per step of each index.
         dst_strides: Vec<u64>,
     },
     /// `out[i, :] = table[indices[i], :]`: `indices` holds `count` i32 row numbers below
     /// `rows`; a row has `row_elems` elements of `dtype`.
     Gather {
+        /// `rows x row_elems` elements.
         table: BufRef,
+        /// `count` i32 row numbers.
         indices: BufRef,
+        /// `count x row_elems` elements.
         out: BufRef,
+        /// Element type of the table and the result.
         dtype: DType,
+        /// Rows of the table.
         rows: u64,
+        /// Rows gathered.
         count: u64,
+        /// Elements per row.
         row_elems: u64,
     },
     /// `out = 0; out[indices[i], :] += updates[i, :]` (the gradient of a gather).
     ScatterAdd {
+        /// `count` i32 row numbers.
         indices: BufRef,
+        /// `count x row_elems` elements.
         updates: BufRef,
+        /// `rows x row_elems` elements.
         out: BufRef,
+        /// Element type of the updates and the result.
         dtype: DType,
+        /// Rows of the result.
         rows: u64,
+        /// Rows added.
         count: u64,
+        /// Elements per row.
         row_elems: u64,
     },
     /// Set every byte of `dst` to `value`.
     Memset {
+        /// The buffer to fill.
         dst: BufRef,
+        /// The byte value.
         value: u8,
     },
     /// Copy `src` to `dst` (same size; used to write back an update that could not be
     /// computed in place).
     Copy {
+        /// Read from.
         src: BufRef,
+        /// Written to.
         dst: BufRef,
     },
 }
@@ -407,20 +499,25 @@ pub enum Step {
 /// Totals of a plan, for reports.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PlanStats {
-    /// Kernel steps, and the GPU launches they make (a kernel may be several launches).
+    /// Kernel steps.
     pub kernel_steps: usize,
+    /// GPU launches of the kernel steps (a kernel may be several launches).
     pub launches: usize,
+    /// GEMM calls.
     pub gemms: usize,
-    /// Strided copies, gathers and scatter-adds.
+    /// Strided copies, gathers and scatter-adds issued as library steps.
     pub moves: usize,
+    /// Distinct kernels.
     pub distinct_kernels: usize,
     /// Floating-point operations per step (GEMMs plus an estimate for kernels).
     pub flops: u64,
     /// Bytes read and written by all steps (each buffer reference counted once per step).
     pub bytes_moved: u64,
-    /// Bytes by region.
+    /// Size of the parameter region.
     pub param_bytes: u64,
+    /// Size of the optimizer-state region.
     pub state_bytes: u64,
+    /// Size of the data-input region.
     pub input_bytes: u64,
     /// Peak of the activation region (its size).
     pub activation_bytes: u64,
@@ -429,34 +526,23 @@ pub struct PlanStats {
     pub intermediate_sum_bytes: u64,
 }
 
-/// A plan that cannot be read or does not hold together.
-#[derive(Debug, thiserror::Error, Clone, PartialEq)]
-pub enum PlanError {
-    #[error("plan.json: {0}")]
-    Json(String),
-    #[error("plan.json has schema version {found}; this build reads version {expected}")]
-    Version { found: u32, expected: u32 },
-    #[error("plan.json: {0}")]
-    Invalid(String),
-}
-
 impl Plan {
     /// Parse `plan.json`, refusing other schema versions and plans that reference bytes
     /// outside the arena or buffers that do not exist.
-    pub fn from_json(text: &str) -> Result<Plan, PlanError> {
+    pub fn from_json(text: &str) -> Result<Plan, IrError> {
         #[derive(Deserialize)]
         struct VersionOnly {
             schema_version: u32,
         }
         let v: VersionOnly =
-            serde_json::from_str(text).map_err(|e| PlanError::Json(e.to_string()))?;
+            serde_json::from_str(text).map_err(|e| IrError::Plan(e.to_string()))?;
         if v.schema_version != PLAN_SCHEMA_VERSION {
-            return Err(PlanError::Version {
-                found: v.schema_version,
-                expected: PLAN_SCHEMA_VERSION,
-            });
+            return Err(IrError::Plan(format!(
+                "schema version {}; this build reads version {PLAN_SCHEMA_VERSION}",
+                v.schema_version
+            )));
         }
-        let plan: Plan = serde_json::from_str(text).map_err(|e| PlanError::Json(e.to_string()))?;
+        let plan: Plan = serde_json::from_str(text).map_err(|e| IrError::Plan(e.to_string()))?;
         plan.validate()?;
         Ok(plan)
     }
@@ -483,8 +569,8 @@ impl Plan {
 
     /// Check that every reference is in bounds and consistent with its buffer, and that
     /// every launch names a declared kernel with matching parameter sizes.
-    pub fn validate(&self) -> Result<(), PlanError> {
-        let bad = |m: String| Err(PlanError::Invalid(m));
+    pub fn validate(&self) -> Result<(), IrError> {
+        let bad = |m: String| Err(IrError::Plan(m));
         for (i, b) in self.buffers.iter().enumerate() {
             let want = TensorType::new(b.dtype, b.shape.clone()).size_bytes() as u64;
             if b.bytes != want {
@@ -511,15 +597,15 @@ impl Plan {
                 ));
             }
         }
-        let check_ref = |r: &BufRef, what: &str| -> Result<(), PlanError> {
+        let check_ref = |r: &BufRef, what: &str| -> Result<(), IrError> {
             let Some(b) = self.buffers.get(r.buffer as usize) else {
-                return Err(PlanError::Invalid(format!(
+                return Err(IrError::Plan(format!(
                     "{what} refers to missing buffer {}",
                     r.buffer
                 )));
             };
             if b.offset != r.offset || b.bytes != r.bytes {
-                return Err(PlanError::Invalid(format!(
+                return Err(IrError::Plan(format!(
                     "{what} refers to %{} at {} ({} bytes), but the buffer is at {} ({} bytes)",
                     b.name, r.offset, r.bytes, b.offset, b.bytes
                 )));
@@ -609,7 +695,7 @@ impl Plan {
                             })
                             .collect::<Option<_>>()
                             .ok_or_else(|| {
-                                PlanError::Invalid(format!(
+                                IrError::Plan(format!(
                                     "kernel {} entry {} names a parameter the kernel does not have",
                                     k.name, entry.entry
                                 ))
@@ -864,7 +950,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "plan.json has schema version {}; this build reads version {}",
+                "plan.json: schema version {}; this build reads version {}",
                 PLAN_SCHEMA_VERSION + 1,
                 PLAN_SCHEMA_VERSION
             )

@@ -30,7 +30,9 @@ use std::collections::HashMap;
 /// How many `attention` and `attention_grad` nodes were rewritten.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AttentionLoweringStats {
+    /// `attention` nodes rewritten.
     pub forward: usize,
+    /// `attention_grad` nodes rewritten.
     pub backward: usize,
 }
 

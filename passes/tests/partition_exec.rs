@@ -37,7 +37,16 @@ fn run_plan(
     args: &[Tensor],
     schedule: Schedule,
 ) -> (Program, Vec<Tensor>, PlanExecutor) {
-    let prog = partition(f, &PartitionOptions::default()).unwrap();
+    run_plan_with(f, args, schedule, &PartitionOptions::default())
+}
+
+fn run_plan_with(
+    f: &Function,
+    args: &[Tensor],
+    schedule: Schedule,
+    opts: &PartitionOptions,
+) -> (Program, Vec<Tensor>, PlanExecutor) {
+    let prog = partition(f, opts).unwrap();
     for k in &prog.kernels {
         check_kernel_class(&k.func, k.class)
             .unwrap_or_else(|e| panic!("kernel {} is not {:?}: {e}", k.name, k.class));
@@ -133,6 +142,25 @@ fn llama2_15m_plan_matches_the_interpreter() {
 #[test]
 fn llama2_15m_fused_plan_matches_the_interpreter() {
     check_preset("llama2-15m", 1, 32, true);
+}
+
+#[test]
+fn data_movement_as_library_steps_gives_the_same_results() {
+    for fused in [false, true] {
+        let (_, step) = functions("tiny", 1, 8, fused);
+        let args = random_args(&step, 4, 256, Precision::F32);
+        let want = run_function(&step, &args, Precision::F32).unwrap();
+        let opts = PartitionOptions {
+            library_moves: true,
+            ..Default::default()
+        };
+        let (prog, got, _) = run_plan_with(&step, &args, Schedule::Auto, &opts);
+        assert!(
+            prog.counts().moves > 0,
+            "transposes, gathers, scatter-adds are steps"
+        );
+        compare(&step, &got, &want, 1e-5);
+    }
 }
 
 #[test]

@@ -35,6 +35,7 @@ pub enum Schedule {
 /// Options of [`plan_memory`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemPlanOptions {
+    /// Which step order to plan.
     pub schedule: Schedule,
     /// Alignment of every allocation, in bytes.
     pub alignment: u64,
@@ -52,8 +53,11 @@ impl Default for MemPlanOptions {
 /// Memory by category, for reports and the "below the sum of intermediates" claim.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MemoryReport {
+    /// Size of the parameter region.
     pub param_bytes: u64,
+    /// Size of the optimizer-state region.
     pub state_bytes: u64,
+    /// Size of the data-input region.
     pub input_bytes: u64,
     /// Size of the activation region: the plan's peak activation memory.
     pub activation_bytes: u64,
@@ -62,8 +66,9 @@ pub struct MemoryReport {
     pub live_peak_bytes: u64,
     /// Sum of every activation buffer's size, as if none shared memory.
     pub intermediate_sum_bytes: u64,
-    /// Activation region sizes of the two orders (`None` when not planned).
+    /// Activation region size of the builder order (`None` when not planned).
     pub builder_activation_bytes: Option<u64>,
+    /// Activation region size of the greedy order (`None` when not planned).
     pub greedy_activation_bytes: Option<u64>,
     /// The order kept: `builder` or `greedy`.
     pub schedule: &'static str,
@@ -85,8 +90,11 @@ pub struct MemoryPlan {
     pub value_offsets: Vec<u64>,
     /// Regions in address order.
     pub regions: Vec<Region>,
+    /// Size of the arena.
     pub arena_bytes: u64,
+    /// Alignment of every allocation.
     pub alignment: u64,
+    /// Sizes by region and the reuse numbers.
     pub report: MemoryReport,
 }
 

@@ -11,8 +11,11 @@ use llc_ir::{DType, TensorType};
 /// How codegen compiled one kernel: its class, its launches and its scratch buffers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KernelCode {
+    /// The class codegen compiled it as.
     pub class: KernelClass,
+    /// Its launches, in order.
     pub entries: Vec<EntryDecl>,
+    /// The scratch buffers its launches share.
     pub scratch: Vec<TensorType>,
 }
 
@@ -20,7 +23,9 @@ pub struct KernelCode {
 /// order), how it was compiled.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PlanTarget {
+    /// `sm_80`, `sm_90`, or `cpu`.
     pub target: String,
+    /// Per kernel of the program, in order.
     pub kernels: Vec<KernelCode>,
 }
 

@@ -33,6 +33,7 @@ pub(crate) fn build_program(
     mut fu: Fusion<'_>,
     splits: &Splits,
     order: &[NodeId],
+    library_moves: bool,
 ) -> Result<Program> {
     let f = fu.f;
     let bound = fu.kind.len();
@@ -78,7 +79,7 @@ pub(crate) fn build_program(
         let Some(g) = to_walk.pop() else { break };
         for &m in &fu.groups[g].nodes {
             for o in f.operands(m) {
-                if is_move(&f.node(m).op) {
+                if library_moves && is_move(&f.node(m).op) {
                     // Library data movement reads buffers only.
                     pending.push(o);
                 } else {
@@ -118,7 +119,14 @@ pub(crate) fn build_program(
                         root_of[f.operands(n)[0].index()].expect("operand first")
                     }
                     None => {
-                        fu.new_group(n, GroupClass::Single);
+                        let class = if library_moves {
+                            GroupClass::Single
+                        } else {
+                            GroupClass::Elementwise {
+                                numel: numel(&f.ty(n).shape),
+                            }
+                        };
+                        fu.new_group(n, class);
                         (n, 0)
                     }
                 }
@@ -176,6 +184,7 @@ pub(crate) fn build_program(
         let mut members = grp.nodes.clone();
         members.sort_by_key(|m| fu.pos[m.index()]);
         if let [m] = members[..]
+            && library_moves
             && is_move(&f.node(m).op)
         {
             steps.push(Step::Move(move_step(f, m, &val)));
@@ -191,6 +200,7 @@ pub(crate) fn build_program(
             GroupClass::Elementwise { .. } => KernelClass::Elementwise,
             GroupClass::Row { .. } => KernelClass::Row,
             GroupClass::Reduction { .. } => KernelClass::Reduction,
+            GroupClass::Scatter => KernelClass::Scatter,
             GroupClass::Single => KernelClass::Single,
         };
         let fp = fingerprint(&body.func);

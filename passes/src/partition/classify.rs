@@ -5,6 +5,8 @@
 //!   ops) over kernel inputs read directly, through `broadcast`, or as 0-d scalars;
 //!   constants (`full`, `iota` and elementwise math on them) anywhere; several outputs.
 //!   `rope` reads a kernel input directly (it needs the pair partner of each element).
+//!   Data movement is elementwise too: a `transpose` of any value of the kernel, and a
+//!   strided `slice`, a `concat` or a `gather` of kernel inputs (or constants).
 //! - **row**: last-axis reductions or fused row ops (`rms_norm`, `rms_norm_grad_x`,
 //!   `softmax`, `softmax_grad`, `cross_entropy`, `cross_entropy_grad`) over `R` rows of
 //!   width `D`, with elementwise prologue and epilogue on `[R, D]` or per-row `[R]`
@@ -12,9 +14,8 @@
 //! - **reduction**: one other reduction (column sums such as `rms_norm_grad_w`, full
 //!   reductions to a scalar, a last-axis reduction of a single row) with an elementwise
 //!   prologue on its input's element count and an epilogue on its result's.
-//! - **single**: one data-movement op or an op in no class above (`transpose`, `gather`,
-//!   `scatter_add`, a strided `slice`, a `concat` that cannot be a view, unlowered
-//!   attention).
+//! - **scatter**: one `scatter_add` of kernel inputs.
+//! - **single**: one op in no class above (unlowered attention).
 
 use llc_ir::plan::KernelClass;
 use llc_ir::{Function, NodeId, Op, ReduceKind, TensorType};
@@ -41,6 +42,14 @@ pub(crate) enum NodeKind {
     Elementwise,
     /// `rope`: elementwise class, but reads a kernel input directly.
     Rope,
+    /// `transpose`: elementwise class (an index permutation); may join the kernel that
+    /// computes its operand.
+    Transpose,
+    /// A strided `slice`, a `concat` that is not a view, a `gather`: elementwise class
+    /// over its result, reading kernel inputs; starts a kernel that consumers may join.
+    Movement,
+    /// `scatter_add`: a kernel of its own (zero, then atomic adds).
+    Scatter,
     /// A last-axis reduction or a fused row op (row class).
     RowOp,
     /// Any other reduction (reduction class).
@@ -79,16 +88,19 @@ pub(crate) fn classify_nodes(f: &Function, order: &[NodeId]) -> Vec<NodeKind> {
                 if slice_is_contiguous(&f.ty(ops[0]).shape, *axis) {
                     NodeKind::View
                 } else {
-                    NodeKind::Single
+                    NodeKind::Movement
                 }
             }
             Op::Concat { axis } => {
                 if slice_is_contiguous(&node.ty.shape, *axis) {
                     NodeKind::ConcatCandidate
                 } else {
-                    NodeKind::Single
+                    NodeKind::Movement
                 }
             }
+            Op::Transpose { .. } => NodeKind::Transpose,
+            Op::Gather => NodeKind::Movement,
+            Op::ScatterAdd => NodeKind::Scatter,
             Op::Broadcast if all_const => NodeKind::ConstLike,
             Op::Broadcast => NodeKind::Broadcast,
             op if op.is_elementwise() && all_const => NodeKind::ConstLike,
@@ -182,11 +194,18 @@ pub fn check_kernel_class(k: &Function, class: KernelClass) -> Result<(), String
                 match kinds[n.index()] {
                     NodeKind::Elementwise => {}
                     NodeKind::Broadcast => broadcast_source_ok(n, &|_| false)?,
-                    NodeKind::Rope => {
-                        if !is_input(k.operands(n)[0]) {
-                            return Err(format!("{} does not read a kernel input", desc(n)));
+                    NodeKind::Rope | NodeKind::Movement => {
+                        let readable =
+                            |o: NodeId| is_input(o) || kinds[o.index()] == NodeKind::ConstLike;
+                        if let Some(o) = k.operands(n).into_iter().find(|&o| !readable(o)) {
+                            return Err(format!(
+                                "{} reads %{}, which is not a kernel input",
+                                desc(n),
+                                k.node(o).name
+                            ));
                         }
                     }
+                    NodeKind::Transpose => {}
                     other => return Err(format!("{} is {other:?}, not elementwise", desc(n))),
                 }
                 if ty(n).numel() != n_el {
@@ -280,6 +299,14 @@ pub fn check_kernel_class(k: &Function, class: KernelClass) -> Result<(), String
             }
             Ok(())
         }
+        KernelClass::Scatter => match body[..] {
+            [n] if kinds[n.index()] == NodeKind::Scatter
+                && k.operands(n).into_iter().all(is_input) =>
+            {
+                Ok(())
+            }
+            _ => Err("a scatter kernel is one scatter_add of kernel inputs".into()),
+        },
         KernelClass::Single => {
             if body.len() != 1 {
                 return Err(format!("a single-op kernel has {} ops", body.len()));

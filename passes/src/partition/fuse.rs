@@ -17,6 +17,7 @@ pub(crate) enum GroupClass {
     Elementwise { numel: usize },
     Row { rows: usize, width: usize },
     Reduction { input: usize, output: usize },
+    Scatter,
     Single,
 }
 
@@ -235,7 +236,7 @@ impl<'f> Fusion<'f> {
                         _ => true,
                     })
             }
-            GroupClass::Single => false,
+            GroupClass::Scatter | GroupClass::Single => false,
         }
     }
 
@@ -300,6 +301,22 @@ impl<'f> Fusion<'f> {
         }
     }
 
+    /// A transpose joins the elementwise kernel computing its operand (the kernel then
+    /// writes the permuted result), else starts one.
+    fn place_transpose(&mut self, n: NodeId) {
+        let count = numel(&self.f.ty(n).shape);
+        let class = GroupClass::Elementwise { numel: count };
+        let src = self.f.operands(n)[0];
+        if let Some(g) = self.group_of[src.index()]
+            && self.groups[g].class == class
+            && self.acyclic_with(n, g)
+        {
+            self.join(n, g);
+            return;
+        }
+        self.new_group(n, class);
+    }
+
     fn place_row_op(&mut self, n: NodeId) {
         let (rows, width) = row_dims(self.f, n);
         let row = GroupClass::Row { rows, width };
@@ -351,6 +368,14 @@ impl<'f> Fusion<'f> {
                 }
                 NodeKind::RowOp => self.place_row_op(n),
                 NodeKind::ReduceOp => self.place_reduce_op(n),
+                NodeKind::Movement => {
+                    let c = numel(&self.f.ty(n).shape);
+                    self.new_group(n, GroupClass::Elementwise { numel: c });
+                }
+                NodeKind::Transpose => self.place_transpose(n),
+                NodeKind::Scatter => {
+                    self.new_group(n, GroupClass::Scatter);
+                }
                 NodeKind::Single => {
                     self.new_group(n, GroupClass::Single);
                 }

@@ -122,6 +122,7 @@ pub(crate) fn kernel_name(k: &Function, class: KernelClass, fp: u64) -> String {
         KernelClass::Elementwise => "ew",
         KernelClass::Row => "row",
         KernelClass::Reduction => "red",
+        KernelClass::Scatter => "scatter",
         KernelClass::Single => "one",
     };
     let order = k.topo_order().expect("kernels are acyclic");

@@ -16,6 +16,7 @@ pub struct Place {
 /// Places of a program and the place and offset of every root.
 #[derive(Clone, Debug)]
 pub struct Layout {
+    /// The allocation units.
     pub places: Vec<Place>,
     /// For each root value: its place and byte offset in it (`None` for views).
     root_at: Vec<Option<(usize, usize)>>,

@@ -2,9 +2,12 @@
 //!
 //! - **GEMM library calls** (cuBLASLt-style descriptors, see [`Gemm`]) for every matmul;
 //!   a rank-2 right-hand side shared by a batch becomes one GEMM over the flattened batch;
-//! - **kernels**: fused groups in the classes codegen emits (elementwise chains, a row
-//!   reduction with its prologue and epilogue, other reductions, single data-movement
-//!   ops), each distinct kernel once (identical layers share kernels);
+//!   a matmul on a concatenation (horizontal fusion: `x @ [Wq; Wk; Wv]^T` then slices, and
+//!   its gradients) is issued as GEMMs on the pieces (see `split`), so no slice or concat
+//!   of activations is ever copied;
+//! - **kernels**: fused groups in the classes codegen emits (elementwise chains with data
+//!   movement, a row reduction with its prologue and epilogue, other reductions, the
+//!   scatter-add), each distinct kernel once (identical layers share kernels);
 //! - **views** that cost nothing: reshapes, contiguous slices, and concats whose operands
 //!   are placed back to back (see [`Program::blocks`]).
 //!
@@ -17,13 +20,17 @@
 //! Nodes are visited in topological order. An elementwise node joins the kernel of an
 //! operand when the sizes match that kernel's class (same element count; for a row
 //! kernel a `[R, D]` or per-row `[R]` value) and no cycle between kernels would follow,
-//! and pulls other same-size elementwise operand kernels in with it. A row op or a
-//! reduction starts a kernel, or takes over the elementwise kernel feeding it as its
-//! prologue when that kernel computes nothing else anyone needs. Constants and
-//! broadcasts are cloned into each kernel that reads them. Finally, independent
-//! same-size elementwise kernels reading a common buffer merge. Updates of arguments
-//! are computed in place when the kernel reads the argument element for element; the
-//! rest are copied back at the end. The class rules are in [`check_kernel_class`].
+//! and pulls other same-size elementwise operand kernels in with it. A transpose joins
+//! the elementwise kernel of its operand (rope then transpose is one kernel); other data
+//! movement (strided slice, concat, gather) starts an elementwise kernel that consumers
+//! may join; a scatter-add is a kernel of its own. A row op or a reduction starts a
+//! kernel, or takes over the elementwise kernel feeding it as its prologue when that
+//! kernel computes nothing else anyone needs; a last-axis reduction of a single row is a
+//! full reduction. Constants and broadcasts are cloned into each kernel that reads them.
+//! Finally, independent same-size elementwise kernels reading a common buffer merge.
+//! Updates of arguments are computed in place when the kernel reads the argument element
+//! for element; the rest are copied back at the end. The class rules are in
+//! [`check_kernel_class`].
 
 mod blocks;
 mod build;
@@ -61,6 +68,9 @@ pub struct PartitionOptions {
     pub pack: bool,
     /// Most elements in one packed launch.
     pub max_pack_elements: usize,
+    /// Issue data movement that is not a view (transposes, strided slices, concats,
+    /// gathers, scatter-adds) as library steps ([`Move`]) instead of kernels.
+    pub library_moves: bool,
 }
 
 impl Default for PartitionOptions {
@@ -69,6 +79,7 @@ impl Default for PartitionOptions {
             lower_attention: true,
             pack: true,
             max_pack_elements: i32::MAX as usize,
+            library_moves: false,
         }
     }
 }
@@ -88,11 +99,12 @@ pub fn partition(step: &Function, opts: &PartitionOptions) -> Result<Program> {
         pass: "partition",
         source,
     })?;
-    partition_prepared(&f)
+    partition_prepared(&f, opts.library_moves)
 }
 
-/// Partition a function as it is (no attention lowering, no packing).
-pub fn partition_prepared(f: &Function) -> Result<Program> {
+/// Partition a function as it is (no attention lowering, no packing); see
+/// [`PartitionOptions::library_moves`].
+pub fn partition_prepared(f: &Function, library_moves: bool) -> Result<Program> {
     let order = f.topo_order()?;
     let mut kinds = classify::classify_nodes(f, &order);
     let splits = split::find_splits(f, &order);
@@ -104,5 +116,5 @@ pub fn partition_prepared(f: &Function) -> Result<Program> {
     }
     let mut fusion = fuse::Fusion::new(f, &order, kinds);
     fusion.run(&order);
-    build::build_program(fusion, &splits, &order)
+    build::build_program(fusion, &splits, &order, library_moves)
 }

@@ -13,7 +13,9 @@ pub type ValueId = usize;
 pub struct Value {
     /// The IR value's name (or a generated one for packs).
     pub name: String,
+    /// Its type.
     pub ty: TensorType,
+    /// Where its bytes come from.
     pub kind: ValueKind,
 }
 
@@ -27,7 +29,12 @@ pub enum ValueKind {
     /// The memory of `base` starting `byte_offset` bytes in (a reshape, a contiguous
     /// slice, a concat of adjacent buffers, a result computed in place). The bytes may
     /// run past `base` into the next members of its [`Program::blocks`] entry.
-    View { base: ValueId, byte_offset: usize },
+    View {
+        /// The value whose memory this is.
+        base: ValueId,
+        /// Bytes from `base`'s start.
+        byte_offset: usize,
+    },
 }
 
 /// One distinct kernel: an IR function whose arguments are the buffers it reads and whose
@@ -36,6 +43,7 @@ pub enum ValueKind {
 pub struct Kernel {
     /// Unique, derived from the class, the main op and the fingerprint.
     pub name: String,
+    /// The class it was built for.
     pub class: KernelClass,
     /// Named `name`; arguments `in0..`, values `v0..` in topological order.
     pub func: Function,
@@ -47,21 +55,37 @@ pub struct Kernel {
 /// each field. Strides and leading dimensions are in elements.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Gemm {
+    /// Rows of `C`.
     pub m: usize,
+    /// Columns of `C`.
     pub n: usize,
+    /// Contracted dimension.
     pub k: usize,
+    /// Independent products.
     pub batch: usize,
+    /// `A` stored transposed.
     pub trans_a: bool,
+    /// `B` stored transposed.
     pub trans_b: bool,
+    /// Leading dimension of `A` as stored.
     pub lda: usize,
+    /// Leading dimension of `B` as stored.
     pub ldb: usize,
+    /// Leading dimension of `C`.
     pub ldc: usize,
+    /// Batch stride of `A` (0: shared).
     pub stride_a: usize,
+    /// Batch stride of `B` (0: shared).
     pub stride_b: usize,
+    /// Batch stride of `C`.
     pub stride_c: usize,
+    /// Element type.
     pub dtype: DType,
+    /// The `A` operand.
     pub a: ValueId,
+    /// The `B` operand.
     pub b: ValueId,
+    /// The result.
     pub c: ValueId,
 }
 
@@ -78,24 +102,37 @@ pub enum Move {
     /// For every index `i` of `shape`: `dst[dst_offset + i . dst_strides] =
     /// src[src_offset + i . src_strides]` (a transpose, a strided slice, a concat part).
     StridedCopy {
+        /// Read from.
         src: ValueId,
+        /// Written to.
         dst: ValueId,
+        /// The index space copied.
         shape: Vec<usize>,
+        /// First source element.
         src_offset: usize,
+        /// Source elements per step of each index.
         src_strides: Vec<usize>,
+        /// First destination element.
         dst_offset: usize,
+        /// Destination elements per step of each index.
         dst_strides: Vec<usize>,
     },
     /// `out[i] = table[indices[i]]` (rows).
     Gather {
+        /// The rows.
         table: ValueId,
+        /// Row numbers (i32).
         indices: ValueId,
+        /// The gathered rows.
         out: ValueId,
     },
     /// `out = 0; out[indices[i]] += updates[i]` (rows).
     ScatterAdd {
+        /// Row numbers (i32).
         indices: ValueId,
+        /// Rows to add.
         updates: ValueId,
+        /// The summed table.
         out: ValueId,
     },
 }
@@ -127,9 +164,13 @@ pub enum Step {
     /// `scratch` buffers for values passed between its launches (see
     /// [`Program::attach_scratch`]).
     Kernel {
+        /// Index into [`Program::kernels`].
         kernel: usize,
+        /// Buffers read, in argument order.
         inputs: Vec<ValueId>,
+        /// Buffers written, in result order.
         outputs: Vec<ValueId>,
+        /// Scratch buffers, in the kernel's order.
         scratch: Vec<ValueId>,
     },
     /// One GEMM, or several writing the same output summed (a split contraction: the
@@ -139,7 +180,12 @@ pub enum Step {
     Move(Vec<Move>),
     /// Copy `src` into `dst` (same size): writes back an update that is not computed in
     /// place. Always at the end of the program.
-    Copy { src: ValueId, dst: ValueId },
+    Copy {
+        /// The computed update.
+        src: ValueId,
+        /// The argument it replaces.
+        dst: ValueId,
+    },
 }
 
 impl Step {
@@ -171,7 +217,9 @@ impl Step {
 /// A function result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProgramOutput {
+    /// The result's name.
     pub name: String,
+    /// Its value.
     pub value: ValueId,
     /// The argument value this result is the next value of.
     pub updates: Option<ValueId>,
@@ -183,6 +231,7 @@ pub struct Program {
     /// The function as partitioned (after attention lowering and packing), for printing
     /// as `step.ir` and for checking against the interpreter.
     pub func: Function,
+    /// Every buffer and view the steps name.
     pub values: Vec<Value>,
     /// Distinct kernels, each once.
     pub kernels: Vec<Kernel>,
@@ -201,14 +250,19 @@ pub struct Program {
 /// Counts for reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProgramCounts {
+    /// Kernel steps.
     pub launches: usize,
+    /// GEMM calls (a split contraction counts each part).
     pub gemms: usize,
     /// Data-movement steps (transposes, strided copies, gathers, scatter-adds).
     pub moves: usize,
+    /// Final copies of updates not computed in place.
     pub copies: usize,
+    /// Distinct kernels.
     pub distinct_kernels: usize,
     /// Launches by kernel class, in [`KernelClass`] order.
     pub launches_by_class: Vec<(KernelClass, usize)>,
+    /// Values that are views (no bytes of their own).
     pub views: usize,
 }
 
@@ -247,6 +301,7 @@ impl Program {
             KernelClass::Elementwise,
             KernelClass::Row,
             KernelClass::Reduction,
+            KernelClass::Scatter,
             KernelClass::Single,
         ];
         let mut by_class = vec![0usize; classes.len()];
