@@ -7,7 +7,7 @@ set -euo pipefail
 need_apt=()
 pkgs=(llvm-22-dev libmlir-22-dev libpolly-22-dev libclang1-22 libclang-common-22-dev
       mlir-22-tools libzstd-dev zlib1g-dev libz3-dev libxml2-dev fortunes-min fortunes
-      pkg-config build-essential python3-pip curl ca-certificates)
+      pkg-config build-essential python3-pip curl ca-certificates mold)
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
 done

@@ -4,7 +4,7 @@ use crate::cli::{DataPrepareArgs, DataSftArgs};
 use anyhow::{Result, bail};
 use llc_runtime::data::{
     DocSplit, PrepareOptions, PrepareSummary, SftLayout, SftOptions, TextTokenizer,
-    prepare_sft_shards, prepare_shards,
+    expand_text_inputs, prepare_sft_shards, prepare_shards,
 };
 use std::io::IsTerminal;
 
@@ -32,7 +32,7 @@ pub fn prepare(a: DataPrepareArgs) -> Result<()> {
         overwrite: a.overwrite,
         ..PrepareOptions::default()
     };
-    let s = prepare_shards(&tok, &a.input, &a.out, &opts)?;
+    let s = prepare_shards(&tok, &expand_text_inputs(&a.input)?, &a.out, &opts)?;
     report(&s, &a.out);
     Ok(())
 }

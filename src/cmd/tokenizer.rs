@@ -2,7 +2,7 @@
 
 use crate::cli::TokenizerTrainArgs;
 use anyhow::Result;
-use llc_runtime::data::{BpeTrainOptions, train_bpe_tokenizer};
+use llc_runtime::data::{BpeTrainOptions, expand_text_inputs, train_bpe_tokenizer};
 use std::io::IsTerminal;
 
 pub fn train(a: TokenizerTrainArgs) -> Result<()> {
@@ -10,7 +10,7 @@ pub fn train(a: TokenizerTrainArgs) -> Result<()> {
         min_frequency: a.min_frequency,
         show_progress: std::io::stderr().is_terminal(),
     };
-    let s = train_bpe_tokenizer(&a.input, a.vocab, &a.output, &opts)?;
+    let s = train_bpe_tokenizer(&expand_text_inputs(&a.input)?, a.vocab, &a.output, &opts)?;
     println!(
         "wrote {} (vocab {}, {} bytes of text)",
         s.path.display(),

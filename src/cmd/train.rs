@@ -10,7 +10,7 @@ use llc_passes::{Pass, Pipeline, PipelineHooks};
 use llc_runtime::checkpoint::{CheckpointManager, load_hf_model_dir};
 use llc_runtime::data::{
     BatchLoader, DocSplit, LoaderConfig, PrepareOptions, TextTokenizer, TokenDataset,
-    prepare_shards,
+    expand_text_inputs, prepare_shards,
 };
 use llc_runtime::metrics::MetricsWriter;
 use llc_runtime::train::{
@@ -48,7 +48,8 @@ fn resolve_data(a: &TrainArgs, out: &Path) -> Result<DataSource> {
             show_progress: std::io::stderr().is_terminal(),
             ..PrepareOptions::default()
         };
-        let s = prepare_shards(&tok, &a.text, &dir, &opts)?;
+        let inputs = expand_text_inputs(&a.text)?;
+        let s = prepare_shards(&tok, &inputs, &dir, &opts)?;
         eprintln!(
             "prepared {} documents: {} train + {} val tokens ({}, vocab {})",
             s.documents, s.train_tokens, s.val_tokens, s.tokenizer, s.vocab_size

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The whole test suite (what `make test` and CI run). Assumes scripts/setup.sh has run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+cargo test --workspace --no-fail-fast "$@"
