@@ -42,10 +42,15 @@ pub fn stand_in_ptx(plan: &Plan, target: &str) -> String {
     s
 }
 
-/// Partition and plan `step` for `target`; write `plan.json`, `kernels.ir`, `step.ir`
-/// and the stand-in `kernels.ptx` into `dir`. Returns the plan.
-pub fn write_artifact(step: &Function, target: &str, dir: &Path) -> Plan {
-    let prog = partition(step, &PartitionOptions::default()).unwrap();
+/// Partition and plan `step` for `target` (data movement as library steps when
+/// `library_moves`, else inside kernels); write `plan.json`, `kernels.ir`, `step.ir` and
+/// the stand-in `kernels.ptx` into `dir`. Returns the plan.
+pub fn write_artifact(step: &Function, target: &str, dir: &Path, library_moves: bool) -> Plan {
+    let opts = PartitionOptions {
+        library_moves,
+        ..PartitionOptions::default()
+    };
+    let prog = partition(step, &opts).unwrap();
     let mp = plan_memory(&prog, &MemPlanOptions::default()).unwrap();
     let kernels = prog
         .kernels
@@ -92,10 +97,16 @@ pub fn write_artifact(step: &Function, target: &str, dir: &Path) -> Plan {
     plan
 }
 
-/// The tiny preset's step (batch 2 x 16) as an artifact in a fresh temporary directory.
+/// The tiny preset's step (batch 2 x 16) as an artifact in a fresh temporary directory,
+/// partitioned the default way (data movement inside kernels).
 pub fn tiny_artifact() -> (tempfile::TempDir, Plan, Function) {
+    tiny_artifact_with(false)
+}
+
+/// [`tiny_artifact`], with data movement as library steps when `library_moves`.
+pub fn tiny_artifact_with(library_moves: bool) -> (tempfile::TempDir, Plan, Function) {
     let dir = tempfile::tempdir().unwrap();
     let step = step_function("tiny", 2, 16);
-    let plan = write_artifact(&step, "sm_90", dir.path());
+    let plan = write_artifact(&step, "sm_90", dir.path(), library_moves);
     (dir, plan, step)
 }

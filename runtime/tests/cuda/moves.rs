@@ -1,9 +1,10 @@
 //! The GPU's data-movement steps, pinned down without a GPU: for every strided copy,
-//! gather and scatter-add of the tiny step, the resolved op (offsets and descriptor, as
+//! gather and scatter-add of the tiny step (partitioned with data movement as library
+//! steps, the partitioner's option), the resolved op (offsets and descriptor, as
 //! the kernel receives them) applied by the kernels' host mirrors to the arena bytes
 //! before the step gives what the CPU plan executor writes.
 
-use crate::fixture::tiny_artifact;
+use crate::fixture::tiny_artifact_with;
 use llc_ir::ArgRole;
 use llc_ir::plan::{BufRef, Step};
 use llc_runtime::PlanExecutor;
@@ -36,7 +37,7 @@ fn f32s(b: &[u8]) -> Vec<f32> {
 
 #[test]
 fn move_ops_reproduce_the_cpu_plan_executor() {
-    let (dir, plan, _) = tiny_artifact();
+    let (dir, plan, _) = tiny_artifact_with(true);
     let art = Artifact::load(dir.path()).unwrap();
     let prog = DeviceProgram::prepare(&plan, &art.ptx_info, &DeviceLimits::sm90()).unwrap();
     let init = art.initial_state(0).unwrap();
@@ -133,8 +134,10 @@ fn move_ops_reproduce_the_cpu_plan_executor() {
             _ => ex.run_step(i).unwrap(),
         }
     }
+    // The partitioner keeps the embedding lookup in a kernel even with library moves;
+    // gathers are covered by the unit tests of `moves` then.
     assert!(
-        seen.iter().all(|&n| n > 0),
+        seen[0] > 0 && seen[2] > 0,
         "copies, gathers, scatter-adds: {seen:?}"
     );
 }
