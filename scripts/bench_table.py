@@ -51,6 +51,9 @@ def table(ours, torch_results):
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for o in ours:
+        if "error" in o:
+            lines.append(f"| {o.get('artifact', '?')} | failed: {o['error']} | | | | | | | | | | |")
+            continue
         t = by_key.get(key(o), {})
         e, c = t.get("eager", {}), t.get("compile", {})
         name = c.get("config") or e.get("config") or o.get("artifact", "?")
@@ -145,7 +148,8 @@ def main(argv=None):
     ]
     notes = [f"- llc-train {o.get('artifact')}: tf32={o.get('tf32')}, graph={o.get('graph')}, "
              f"GEMMs cuBLASLt/cuBLAS {o.get('gemms_cublaslt')}/{o.get('gemms_cublas')}, "
-             f"loss {fmt(o.get('loss_first'), '.4f')} -> {fmt(o.get('loss_last'), '.4f')}" for o in ours]
+             f"loss {fmt(o.get('loss_first'), '.4f')} -> {fmt(o.get('loss_last'), '.4f')}"
+             for o in ours if "error" not in o]
     notes += [f"- torch {r['config']} {r['mode']}: first step {r['first_step_seconds']:.1f} s, "
               f"loss {r['loss_first']:.4f} -> {r['loss_last']:.4f}, torch {r['torch']}" for r in torch_results]
     if notes:

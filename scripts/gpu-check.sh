@@ -93,6 +93,15 @@ run train-cpu 60 "$BIN" train --artifact "$A/15m-train" --backend cpu --data "$B
 run bench-110m 90 "$BIN" bench --artifact "$A/110m" --steps 10 --warmup 2 --json "$OUT/bench-110m.json"
 run bench-tinyllama 120 "$BIN" bench --artifact "$A/tinyllama" --steps 5 --warmup 2 --json "$OUT/bench-tinyllama.json"
 
+# A benchmark that failed (out of memory, say) still gets a row, with its reason.
+for name in 110m tinyllama; do
+  if [ ! -s "$OUT/bench-$name.json" ]; then
+    why=$(grep -v '^\s*$' "$OUT/bench-$name.log" 2>/dev/null | tail -n 1)
+    python3 -c 'import json,sys; print(json.dumps({"artifact": sys.argv[1], "error": sys.argv[2] or "no result"}))' \
+      "$A/$name" "$why" > "$OUT/bench-$name.json"
+  fi
+done
+
 # 4. PyTorch on the same shapes; it skips the runs that would start past its deadline.
 left=$(($(remaining) - 60))
 run torch 330 python3 scripts/torch_reference.py --steps 10 --warmup 3 \

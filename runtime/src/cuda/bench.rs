@@ -165,6 +165,13 @@ mod imp {
                 "the plan is not a Llama step (no tok_embeddings.weight / tokens)".into(),
             )
         })?;
+        // Say "does not fit" before spending time and host memory on parameters.
+        let info = crate::cuda::device_info(opts.device)?;
+        crate::cuda::program::MemoryNeeds::of(&art.plan).check_fits(
+            info.free_memory,
+            info.total_memory,
+            &info.name,
+        )?;
         let initial = art.initial_state(opts.seed)?;
         let batches = [
             art.random_batch(opts.seed.wrapping_add(1))?,
