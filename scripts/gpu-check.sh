@@ -83,11 +83,13 @@ run check-tiny 90 "$BIN" gpu-check --artifact "$A/tiny" --steps 10 --json "$OUT/
 run check-15m 150 "$BIN" gpu-check --artifact "$A/15m" --steps 10 --json "$OUT/check-15m.json"
 
 # 2. 200 training steps of the 15M config on the corpus, on the GPU; the same run's first
-#    steps on the CPU (same seed, same data order) for the loss comparison.
-run train-cuda 120 "$BIN" train --artifact "$A/15m-train" --backend cuda --data "$BUNDLE/data/shards" \
-  --steps 200 --seed 0 --metrics "$OUT/train-cuda.jsonl"
-run train-cpu 60 "$BIN" train --artifact "$A/15m-train" --backend cpu --data "$BUNDLE/data/shards" \
-  --steps 10 --seed 0 --metrics "$OUT/train-cpu.jsonl"
+#    steps on the CPU (same seed, same data order) for the loss comparison. The model and
+#    optimizer flags are those the 15m-train artifact was compiled with (gpu-prepare.sh).
+TRAIN_FLAGS=(llama2-15m --vocab 256 --batch 16 --seq 256 --text "$BUNDLE/data/corpus.txt"
+  --seed 0 --lr 1e-3 --warmup-steps 20 --total-steps 200)
+run train-cuda 120 "$BIN" train "${TRAIN_FLAGS[@]}" --backend cuda --artifact "$A/15m-train" \
+  --steps 200 --out "$OUT/train-cuda"
+run train-cpu 60 "$BIN" train "${TRAIN_FLAGS[@]}" --backend cpu --steps 10 --out "$OUT/train-cpu"
 
 # 3. Our benchmark (f32; then TF32 GEMMs when there is time).
 run bench-110m 90 "$BIN" bench --artifact "$A/110m" --steps 10 --warmup 2 --json "$OUT/bench-110m.json"
@@ -116,7 +118,7 @@ fi
 ours=$(ls "$OUT"/bench-*.json 2>/dev/null)
 torchres=$(ls "$OUT"/torch.json 2>/dev/null)
 checks=$(ls "$OUT"/check-*.json 2>/dev/null)
-trains=$(ls "$OUT"/train-*.jsonl 2>/dev/null)
+trains=$(ls "$OUT"/train-*/metrics.jsonl 2>/dev/null)
 # shellcheck disable=SC2086
 python3 scripts/bench_table.py --ours $ours --torch $torchres \
   --checks $checks --train $trains -o "$OUT/summary.md" > /dev/null 2> "$OUT/table.log"

@@ -8,21 +8,22 @@
 # The bundle holds the runtime-only llc-train (no MLIR, built with
 # --no-default-features --features cuda), one compiled artifact per check/benchmark
 # configuration (plan.json, kernels.ptx, kernels.ir, step.ir: no weights; parameters are
-# initialised on the device machine from a seed) and the token shards of the training
-# run. Every PTX module is assembled with ptxas here into kernels.cubin, so a PTX error
+# initialised on the device machine from a seed) and the text of the training run (the
+# corpus, read with the byte tokenizer: vocabulary 256). Every PTX module is assembled with ptxas here into kernels.cubin, so a PTX error
 # shows up now rather than in the device call and the device loads kernels without JIT
 # (it falls back to the PTX if the cubin does not load).
 #
-# Environment: BUNDLE (gpu-bundle), TARGET (sm_90), LIMIT_MIB (48), VOCAB (512: the
-# tokenizer trained on the corpus), CORPUS (the fortunes files of Debian's fortunes-min,
-# what scripts/setup.sh installs), PREFLIGHT=0 to skip running the runtime-only binary here.
+# Environment: BUNDLE (gpu-bundle), TARGET (sm_90), LIMIT_MIB (48), CORPUS (the fortunes
+# files of Debian's fortunes-min, what scripts/setup.sh installs), PREFLIGHT=0 to skip
+# running the runtime-only binary here. The training run's flags are in TRAIN_FLAGS below
+# and must match scripts/gpu-check.sh's.
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
 
 BUNDLE=${BUNDLE:-gpu-bundle}
 TARGET=${TARGET:-sm_90}
 LIMIT_MIB=${LIMIT_MIB:-48}
-VOCAB=${VOCAB:-512}
+VOCAB=256
 PREFLIGHT=${PREFLIGHT:-1}
 if [ -z "${CORPUS:-}" ]; then
   CORPUS=""
@@ -86,11 +87,9 @@ else
   echo "ptxas not found (scripts/setup.sh installs it); skipping the PTX check"
 fi
 
-step "token shards of the corpus ($VOCAB-token BPE): $CORPUS"
+step "training text: $CORPUS"
 # shellcheck disable=SC2086
-"$FULL" tokenizer train --vocab "$VOCAB" --input $CORPUS -o "$BUNDLE/data/tokenizer.json"
-# shellcheck disable=SC2086
-"$FULL" data prepare --tokenizer "$BUNDLE/data/tokenizer.json" --input $CORPUS --out "$BUNDLE/data/shards"
+cat $CORPUS > "$BUNDLE/data/corpus.txt"
 
 step "runtime-only llc-train (no MLIR): --no-default-features --features cuda"
 cargo build --release --no-default-features --features cuda --bin llc-train
@@ -119,7 +118,7 @@ size=$(du -sb "$BUNDLE" | cut -f1)
   echo "llc-train GPU bundle"
   echo "commit: $(git rev-parse HEAD)$(git diff --quiet || echo ' (with uncommitted changes)')"
   echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(uname -n)"
-  echo "target: $TARGET, vocab of the training run: $VOCAB"
+  echo "target: $TARGET, training run: byte tokenizer (vocab $VOCAB) on $(wc -c < "$BUNDLE/data/corpus.txt") bytes of text"
   echo "bytes: $size"
   (cd "$BUNDLE" && du -sh llc-train artifacts/* data models)
 } > "$BUNDLE/MANIFEST.txt"
