@@ -1,6 +1,6 @@
 //! The public contract: fingerprints, dedupe, `supports`' classes and rejections, targets.
 
-mod common;
+use crate::common;
 
 use llc_codegen::{
     CodegenError, KernelClass, KernelSpec, ParamInfo, Target, compile_kernels, kernel_fingerprint,

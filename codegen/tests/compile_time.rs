@@ -1,7 +1,7 @@
 //! A Llama step has about a hundred distinct kernels after dedupe; they compile in one
 //! module, in one pipeline run, in well under a few seconds.
 
-mod common;
+use crate::common;
 
 use llc_codegen::{KernelSpec, Target, compile_kernels};
 use std::time::Instant;

@@ -3,9 +3,9 @@
 //! index math (broadcasts, vector lanes, rows, columns, split reductions, rope pairs) and
 //! every op's lowering; see `llc_codegen::cpu` for what only a GPU run can check.
 
-mod common;
+use crate::common;
 
-use common::check::{agree, args_for};
+use crate::common::check::{agree, args_for};
 use llc_ir::ReduceKind;
 use llc_runtime::Tensor;
 

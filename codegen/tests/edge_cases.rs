@@ -2,9 +2,9 @@
 //! nested row reductions, reductions with work after them, split reductions of every
 //! kind, 16-bit floats. Each runs on the CPU and must agree with the interpreter.
 
-mod common;
+use crate::common;
 
-use common::check::{agree, args_for};
+use crate::common::check::{agree, args_for};
 use llc_codegen::{KernelClass, supports};
 use llc_ir::{Builder, DType, Function, NodeId, ReduceKind, TensorType};
 

@@ -2,9 +2,7 @@
 //! alone as the partitioner's single-op kernels and fused with arithmetic, checked on the
 //! CPU against the interpreter.
 
-mod common;
-
-use common::check::{agree, args_for};
+use crate::common::check::{agree, args_for};
 use llc_codegen::{KernelClass, supports};
 use llc_ir::{Builder, DType, Function, NodeId};
 

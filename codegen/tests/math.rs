@@ -2,9 +2,7 @@
 //! approximations, which the CPU flavor replaces by exact LLVM intrinsics) agree with the
 //! interpreter over wide input ranges, infinities and NaN.
 
-mod common;
-
-use common::check::agree;
+use crate::common::check::agree;
 use llc_ir::{Builder, DType, Function, UnaryOp};
 use llc_runtime::Tensor;
 

@@ -4,7 +4,7 @@
 //! Needs ptxas (`pip install nvidia-cuda-nvcc==13.0.88`, or `LLC_PTXAS=/path/to/ptxas`);
 //! without it this test fails saying so, unless `LLC_SKIP_PTXAS=1`.
 
-mod common;
+use crate::common;
 
 use llc_codegen::{KernelSpec, Target, compile_kernels, ptxas};
 use llc_ir::{Function, ReduceKind};

@@ -1,6 +1,6 @@
 //! The MLIR (before lowering) of representative kernels, reviewed and pinned.
 
-mod common;
+use crate::common;
 
 use llc_codegen::{KernelSpec, Target, compile_kernels};
 

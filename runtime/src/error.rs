@@ -56,6 +56,9 @@ pub enum RuntimeError {
     /// The function itself is malformed (it failed verification).
     #[error("invalid function: {0}")]
     Invalid(#[from] IrError),
+    /// The CUDA backend failed (no GPU, wrong target, out of memory, a failed kernel).
+    #[error("cuda: {0}")]
+    Cuda(#[from] crate::cuda::CudaError),
     /// Reading or writing training data (tokenizers, shards, loaders).
     #[error(transparent)]
     Data(#[from] crate::data::DataError),

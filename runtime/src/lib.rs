@@ -2,6 +2,7 @@
 //! everything a training run needs around the step: data, checkpoints, metrics.
 
 pub mod checkpoint;
+pub mod cuda;
 pub mod data;
 pub mod error;
 pub mod generate;

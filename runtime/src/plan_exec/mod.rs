@@ -136,85 +136,111 @@ impl PlanExecutor {
 
     /// Run every step of the plan once.
     pub fn run(&mut self) -> Result<()> {
-        let plan = &self.plan;
-        for (i, step) in plan.steps.iter().enumerate() {
-            match step {
-                Step::Kernel(l) => {
-                    let k = &self.kernels[&l.kernel];
-                    let inputs = l
-                        .inputs
-                        .iter()
-                        .zip(k.args())
-                        .map(|(r, &a)| self.arena.read(r, k.ty(a), self.precision))
-                        .collect::<Result<Vec<Tensor>>>()?;
-                    let outs = run_function(k, &inputs, self.precision)
-                        .map_err(|e| plan_err(format!("step {i} (kernel {}): {e}", l.kernel)))?;
-                    for ((r, o), t) in l.outputs.iter().zip(k.outputs()).zip(&outs) {
-                        self.arena.write(r, k.ty(o.node).dtype, t)?;
-                    }
-                }
-                Step::StridedCopy {
-                    src,
-                    dst,
-                    dtype,
-                    shape,
-                    src_offset,
-                    src_strides,
-                    dst_offset,
-                    dst_strides,
-                } => moves::strided_copy(
-                    &mut self.arena,
-                    src,
-                    dst,
-                    *dtype,
-                    shape,
-                    *src_offset,
-                    src_strides,
-                    *dst_offset,
-                    dst_strides,
-                )?,
-                Step::Gather {
-                    table,
-                    indices,
-                    out,
-                    dtype,
-                    rows,
-                    count,
-                    row_elems,
-                } => moves::gather(
-                    &mut self.arena,
-                    table,
-                    indices,
-                    out,
-                    *dtype,
-                    *rows,
-                    *count,
-                    *row_elems,
-                )?,
-                Step::ScatterAdd {
-                    indices,
-                    updates,
-                    out,
-                    dtype,
-                    rows,
-                    count,
-                    row_elems,
-                } => moves::scatter_add(
-                    &mut self.arena,
-                    indices,
-                    updates,
-                    out,
-                    *dtype,
-                    *rows,
-                    *count,
-                    *row_elems,
-                )?,
-                Step::Gemm(g) => gemm::run_gemm(&mut self.arena, g)?,
-                Step::Memset { dst, value } => self.arena.fill(dst, *value)?,
-                Step::Copy { src, dst } => self.arena.copy(src, dst)?,
-            }
+        for i in 0..self.plan.steps.len() {
+            self.run_step(i)?;
         }
         Ok(())
+    }
+
+    /// Run step `i` of the plan alone: a device backend can be compared with this one
+    /// plan step at a time.
+    pub fn run_step(&mut self, i: usize) -> Result<()> {
+        let plan = &self.plan;
+        let step = plan
+            .steps
+            .get(i)
+            .ok_or_else(|| plan_err(format!("the plan has no step {i}")))?;
+        match step {
+            Step::Kernel(l) => {
+                let k = &self.kernels[&l.kernel];
+                let inputs = l
+                    .inputs
+                    .iter()
+                    .zip(k.args())
+                    .map(|(r, &a)| self.arena.read(r, k.ty(a), self.precision))
+                    .collect::<Result<Vec<Tensor>>>()?;
+                let outs = run_function(k, &inputs, self.precision)
+                    .map_err(|e| plan_err(format!("step {i} (kernel {}): {e}", l.kernel)))?;
+                for ((r, o), t) in l.outputs.iter().zip(k.outputs()).zip(&outs) {
+                    self.arena.write(r, k.ty(o.node).dtype, t)?;
+                }
+            }
+            Step::StridedCopy {
+                src,
+                dst,
+                dtype,
+                shape,
+                src_offset,
+                src_strides,
+                dst_offset,
+                dst_strides,
+            } => moves::strided_copy(
+                &mut self.arena,
+                src,
+                dst,
+                *dtype,
+                shape,
+                *src_offset,
+                src_strides,
+                *dst_offset,
+                dst_strides,
+            )?,
+            Step::Gather {
+                table,
+                indices,
+                out,
+                dtype,
+                rows,
+                count,
+                row_elems,
+            } => moves::gather(
+                &mut self.arena,
+                table,
+                indices,
+                out,
+                *dtype,
+                *rows,
+                *count,
+                *row_elems,
+            )?,
+            Step::ScatterAdd {
+                indices,
+                updates,
+                out,
+                dtype,
+                rows,
+                count,
+                row_elems,
+            } => moves::scatter_add(
+                &mut self.arena,
+                indices,
+                updates,
+                out,
+                *dtype,
+                *rows,
+                *count,
+                *row_elems,
+            )?,
+            Step::Gemm(g) => gemm::run_gemm(&mut self.arena, g)?,
+            Step::Memset { dst, value } => self.arena.fill(dst, *value)?,
+            Step::Copy { src, dst } => self.arena.copy(src, dst)?,
+        }
+        Ok(())
+    }
+
+    /// The arena bytes of `r`, in the plan's device encoding.
+    pub fn bytes(&self, r: &llc_ir::plan::BufRef) -> Result<&[u8]> {
+        let end = r
+            .offset
+            .checked_add(r.bytes)
+            .filter(|&e| e <= self.arena.bytes.len() as u64)
+            .ok_or_else(|| {
+                plan_err(format!(
+                    "{} bytes at {} lie outside the arena",
+                    r.bytes, r.offset
+                ))
+            })?;
+        Ok(&self.arena.bytes[r.offset as usize..end as usize])
     }
 
     fn read_buffer(&self, buffer: u32) -> Result<Tensor> {

@@ -1,0 +1,14 @@
+//! Codegen's integration tests, as one test binary: every binary that reaches codegen links
+//! MLIR statically (hundreds of MB each), so one link instead of eight keeps a clean build
+//! small and fast.
+
+mod common;
+
+mod api;
+mod compile_time;
+mod cpu_numeric;
+mod edge_cases;
+mod layout_ops;
+mod math;
+mod ptxas;
+mod snapshots;

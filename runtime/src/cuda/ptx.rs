@@ -1,0 +1,151 @@
+//! What the runtime needs to know about `kernels.ptx` before handing it to the driver:
+//! its `.target`, and each `.entry` with its parameter count and thread limits. Checking
+//! these against the plan turns a wrong artifact into a clear error naming the kernel,
+//! instead of a launch that reads garbage pointers.
+
+use std::collections::BTreeMap;
+
+/// One `.entry` of a PTX module.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PtxEntry {
+    /// Number of `.param` declarations (one device pointer each for our kernels).
+    pub params: usize,
+    /// `.maxntid x, y, z`: the most threads per block dimension the kernel was built for.
+    pub max_threads: Option<[u32; 3]>,
+    /// `.reqntid x, y, z`: the exact block shape the kernel requires.
+    pub required_threads: Option<[u32; 3]>,
+}
+
+/// The header and entries of a PTX module.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PtxInfo {
+    /// `.version` (the PTX ISA version), e.g. `8.5`.
+    pub version: Option<String>,
+    /// `.target`, e.g. `sm_90` (only the first target word).
+    pub target: Option<String>,
+    /// Every `.entry` by name.
+    pub entries: BTreeMap<String, PtxEntry>,
+}
+
+/// The directive's operand list up to the end of its line (`.target sm_90 // x`).
+fn operands<'a>(line: &'a str, directive: &str) -> Option<&'a str> {
+    let rest = line.trim_start().strip_prefix(directive)?;
+    if !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    Some(rest.split("//").next().unwrap_or("").trim())
+}
+
+/// `x, y, z` (missing dimensions are 1).
+fn dims(text: &str) -> Option<[u32; 3]> {
+    let mut out = [1u32; 3];
+    for (i, part) in text.split(',').enumerate() {
+        if i >= 3 {
+            return None;
+        }
+        out[i] = part.trim().parse().ok()?;
+    }
+    Some(out)
+}
+
+impl PtxInfo {
+    /// Read the header and entries of `ptx` text. Unknown directives are ignored; an entry
+    /// whose parameter list does not close is reported by name.
+    pub fn parse(ptx: &str) -> Result<PtxInfo, String> {
+        let mut info = PtxInfo::default();
+        let lines: Vec<&str> = ptx.lines().collect();
+        let mut i = 0;
+        while i < lines.len() {
+            let line = lines[i];
+            if let Some(v) = operands(line, ".version") {
+                info.version = Some(v.to_string());
+            } else if let Some(t) = operands(line, ".target") {
+                info.target = t
+                    .split([',', ' '])
+                    .find(|w| !w.is_empty())
+                    .map(str::to_string);
+            } else if let Some(pos) = line.find(".entry") {
+                let after = &line[pos + ".entry".len()..];
+                let name: String = after
+                    .trim_start()
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '.'))
+                    .collect();
+                if name.is_empty() {
+                    return Err(format!("line {}: `.entry` without a name", i + 1));
+                }
+                // Parameters run from the entry's `(` to the matching `)`.
+                let mut text = after.to_string();
+                let mut j = i;
+                while !text.contains(')') {
+                    j += 1;
+                    let Some(next) = lines.get(j) else {
+                        return Err(format!(
+                            "entry {name} (line {}): the parameter list never closes",
+                            i + 1
+                        ));
+                    };
+                    text.push('\n');
+                    text.push_str(next);
+                }
+                let params_text = text
+                    .split_once('(')
+                    .map(|(_, p)| p.split(')').next().unwrap_or(""))
+                    .unwrap_or("");
+                let params = params_text.matches(".param").count();
+                // Performance directives sit between the `)` and the body's `{`.
+                let mut entry = PtxEntry {
+                    params,
+                    max_threads: None,
+                    required_threads: None,
+                };
+                let mut k = j + 1;
+                while let Some(l) = lines.get(k) {
+                    let t = l.trim();
+                    if t.starts_with('{') {
+                        break;
+                    }
+                    if let Some(d) = operands(t, ".maxntid") {
+                        entry.max_threads = dims(d);
+                    } else if let Some(d) = operands(t, ".reqntid") {
+                        entry.required_threads = dims(d);
+                    }
+                    k += 1;
+                }
+                info.entries.insert(name, entry);
+                i = j;
+            }
+            i += 1;
+        }
+        Ok(info)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "//\n// Generated by LLVM NVPTX Back-End\n//\n\n.version 8.5\n.target sm_90\n.address_size 64\n\n\t// .globl\trmsnorm\n.visible .entry rmsnorm(\n\t.param .u64 .ptr .align 1 rmsnorm_param_0,\n\t.param .u64 .ptr .align 1 rmsnorm_param_1,\n\t.param .u64 .ptr .align 1 rmsnorm_param_2\n)\n.maxntid 256, 1, 1\n{\n\tret;\n}\n\n.visible .entry add_one(.param .u64 add_one_param_0, .param .u64 add_one_param_1)\n.reqntid 128\n{\n\tret;\n}\n";
+
+    #[test]
+    fn entries_parameters_and_thread_limits_are_read() {
+        let info = PtxInfo::parse(SAMPLE).unwrap();
+        assert_eq!(info.version.as_deref(), Some("8.5"));
+        assert_eq!(info.target.as_deref(), Some("sm_90"));
+        assert_eq!(info.entries.len(), 2);
+        let r = &info.entries["rmsnorm"];
+        assert_eq!(r.params, 3);
+        assert_eq!(r.max_threads, Some([256, 1, 1]));
+        assert_eq!(r.required_threads, None);
+        let a = &info.entries["add_one"];
+        assert_eq!(a.params, 2);
+        assert_eq!(a.required_threads, Some([128, 1, 1]));
+    }
+
+    #[test]
+    fn an_unclosed_parameter_list_is_an_error_naming_the_entry() {
+        let err =
+            PtxInfo::parse(".version 8.5\n.visible .entry broken(\n.param .u64 p0,\n").unwrap_err();
+        assert!(err.contains("entry broken (line 2)"), "{err}");
+    }
+}
