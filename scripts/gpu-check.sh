@@ -85,15 +85,15 @@ run check-15m 150 "$BIN" gpu-check --artifact "$A/15m" --steps 10 --json "$OUT/c
 # 2. 200 training steps of the 15M config on the corpus, on the GPU; the same run's first
 #    steps on the CPU (same seed, same data order) for the loss comparison. The model and
 #    optimizer flags are those the 15m-train artifact was compiled with (gpu-prepare.sh).
-TRAIN_FLAGS=(llama2-15m --vocab 256 --batch 16 --seq 256 --text "$BUNDLE/data/corpus.txt"
+TRAIN_FLAGS=(llama2-15m --vocab 258 --batch 16 --seq 256 --text "$BUNDLE/data/corpus.txt"
   --seed 0 --lr 1e-3 --warmup-steps 20 --total-steps 200)
 run train-cuda 120 "$BIN" train "${TRAIN_FLAGS[@]}" --backend cuda --artifact "$A/15m-train" \
   --steps 200 --out "$OUT/train-cuda"
 run train-cpu 60 "$BIN" train "${TRAIN_FLAGS[@]}" --backend cpu --steps 10 --out "$OUT/train-cpu"
 
 # 3. Our benchmark (f32; then TF32 GEMMs when there is time).
-run bench-110m 90 "$BIN" bench --artifact "$A/110m" --steps 10 --warmup 2 --json "$OUT/bench-110m.json"
-run bench-tinyllama 120 "$BIN" bench --artifact "$A/tinyllama" --steps 5 --warmup 2 --json "$OUT/bench-tinyllama.json"
+run bench-110m 90 "$BIN" bench gpu --artifact "$A/110m" --steps 10 --warmup 2 --json "$OUT/bench-110m.json"
+run bench-tinyllama 120 "$BIN" bench gpu --artifact "$A/tinyllama" --steps 5 --warmup 2 --json "$OUT/bench-tinyllama.json"
 
 # A benchmark that failed (out of memory, say) still gets a row, with its reason.
 for name in 110m tinyllama; do
@@ -110,7 +110,7 @@ run torch 330 python3 scripts/torch_reference.py --steps 10 --warmup 3 \
   --deadline "$((left > 30 ? left - 30 : 1))" --json "$OUT/torch.json"
 
 if [ "$(remaining)" -gt 100 ]; then
-  LLC_CUDA_TF32=1 run bench-110m-tf32 60 "$BIN" bench --artifact "$A/110m" --steps 10 --warmup 2 \
+  LLC_CUDA_TF32=1 run bench-110m-tf32 60 "$BIN" bench gpu --artifact "$A/110m" --steps 10 --warmup 2 \
     --json "$OUT/bench-110m-tf32.json"
 fi
 

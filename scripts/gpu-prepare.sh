@@ -23,7 +23,7 @@ cd "$(git rev-parse --show-toplevel)"
 BUNDLE=${BUNDLE:-gpu-bundle}
 TARGET=${TARGET:-sm_90}
 LIMIT_MIB=${LIMIT_MIB:-48}
-VOCAB=256
+VOCAB=258
 PREFLIGHT=${PREFLIGHT:-1}
 if [ -z "${CORPUS:-}" ]; then
   CORPUS=""

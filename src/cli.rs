@@ -29,9 +29,11 @@ pub enum Command {
     Tokenizer(TokenizerCommand),
     /// Plot a metrics log (loss, validation loss, learning rate) to a PNG.
     Plot(PlotArgs),
-    /// Benchmarks that print a table: IR round trip, compile times, CPU training steps.
+    /// Benchmarks that print a table: IR round trip, compile times, CPU and GPU steps.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Check the CUDA backend against the CPU on a compiled artifact (needs a GPU).
+    GpuCheck(GpuCheckArgs),
     // `sample` and `grad` take their help (short and long) from their argument structs.
     #[allow(missing_docs)]
     Sample(crate::cmd::sample::SampleArgs),
@@ -47,6 +49,49 @@ pub enum BenchCommand {
     Compile(BenchModelsArgs),
     /// Time training steps on the CPU interpreter, with and without the e-graph.
     Cpu(BenchCpuArgs),
+    /// Time training steps of a compiled artifact on the GPU (ms/step, tokens/s, MFU).
+    Gpu(BenchGpuArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchGpuArgs {
+    /// Artifact directory (`llc-train compile MODEL.ir -o DIR`).
+    #[arg(long, value_name = "DIR")]
+    pub artifact: PathBuf,
+    /// Timed steps.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Untimed steps first (at least 2: the checked step and the graph capture).
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// GPU ordinal.
+    #[arg(long, default_value_t = 0)]
+    pub device: usize,
+    /// Also write the result as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct GpuCheckArgs {
+    /// Artifact directory (`llc-train compile MODEL.ir -o DIR`).
+    #[arg(long, value_name = "DIR")]
+    pub artifact: PathBuf,
+    /// Training steps compared with the CPU.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Seed of the initial parameters and the random batches.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// GPU ordinal.
+    #[arg(long, default_value_t = 0)]
+    pub device: usize,
+    /// Skip the plan-step-by-plan-step comparison with the CPU plan executor.
+    #[arg(long)]
+    pub no_per_op: bool,
+    /// Also write the report as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -228,6 +273,14 @@ pub struct TrainArgs {
     /// `cpu`, `cuda`, or `auto` (CUDA when a GPU is present, else CPU).
     #[arg(long, default_value = "auto")]
     pub backend: String,
+    /// The compiled artifact a CUDA run executes (`compile MODEL.ir -o DIR` with this
+    /// run's model, batch, sequence and optimizer flags); without it the step is compiled
+    /// for the GPU found, into OUT/artifact.
+    #[arg(long, value_name = "DIR")]
+    pub artifact: Option<PathBuf>,
+    /// GPU ordinal for `--backend cuda`.
+    #[arg(long, default_value_t = 0)]
+    pub device: usize,
     /// Seed of the initial weights and the data order.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

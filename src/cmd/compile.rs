@@ -157,7 +157,7 @@ pub fn run(a: CompileArgs) -> Result<()> {
         let step = module
             .function("step")
             .ok_or_else(|| anyhow::anyhow!("the pipeline produced no step function"))?;
-        out.push_str(&build_artifact(step, &a, dir)?);
+        out.push_str(&write_artifact(step, &a.target, a.emit_mlir, dir)?);
     }
     if let Some(path) = &a.emit_step {
         write_atomic(path, llc_ir::print_module(&module).as_bytes())?;
@@ -172,14 +172,20 @@ pub fn run(a: CompileArgs) -> Result<()> {
     Ok(())
 }
 
-/// Partition, plan memory and generate PTX into `dir`; returns the report text.
+/// Partition, plan memory and generate PTX for `target` (`sm_90`) into `dir`; returns
+/// the report text. Shared by `compile -o` and `train --backend cuda`.
 #[cfg(feature = "mlir")]
-fn build_artifact(step: &Function, a: &CompileArgs, dir: &std::path::Path) -> Result<String> {
+pub(crate) fn write_artifact(
+    step: &Function,
+    target: &str,
+    emit_mlir: bool,
+    dir: &std::path::Path,
+) -> Result<String> {
     use llc_codegen::{ArtifactOptions, Target, build_artifact};
-    let target: Target = a.target.parse()?;
+    let target: Target = target.parse()?;
     let opts = ArtifactOptions {
         target,
-        emit_mlir: a.emit_mlir,
+        emit_mlir,
         ..ArtifactOptions::default()
     };
     let t = Instant::now();
@@ -199,9 +205,15 @@ fn build_artifact(step: &Function, a: &CompileArgs, dir: &std::path::Path) -> Re
 
 /// Without the `mlir` feature there is no code generator: say how to get one.
 #[cfg(not(feature = "mlir"))]
-fn build_artifact(_: &Function, _: &CompileArgs, _: &std::path::Path) -> Result<String> {
+pub(crate) fn write_artifact(
+    _: &Function,
+    _: &str,
+    _: bool,
+    _: &std::path::Path,
+) -> Result<String> {
     anyhow::bail!(
         "this llc-train was built without MLIR (--no-default-features), so it cannot write \
-         GPU artifacts; build with the default features to use `compile -o`"
+         GPU artifacts; build with the default features (or pass an artifact made by one \
+         with --artifact)"
     )
 }

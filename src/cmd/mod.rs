@@ -3,6 +3,7 @@
 mod bench;
 mod compile;
 mod data;
+mod gpu;
 mod model;
 mod plot;
 mod run;
@@ -31,6 +32,8 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Ir(a)) => bench::ir(a),
         Command::Bench(BenchCommand::Compile(a)) => bench::compile(a),
         Command::Bench(BenchCommand::Cpu(a)) => bench::cpu(a),
+        Command::Bench(BenchCommand::Gpu(a)) => gpu::bench_gpu(a),
+        Command::GpuCheck(a) => gpu::gpu_check(a),
         Command::Sample(a) => sample::run(a),
         Command::Grad(a) => grad::run(a),
     }

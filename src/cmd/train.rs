@@ -2,9 +2,11 @@
 //! metrics, validation and checkpoints; `--resume` continues a run exactly.
 
 use super::compile::{pipeline_for, summarize_reports};
+use super::gpu::{self, BackendKind};
 use crate::cli::TrainArgs;
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use llc_ir::Function;
 use llc_models::{BuildOptions, LlamaConfig, build_forward};
 use llc_passes::{Pass, Pipeline, PipelineHooks};
 use llc_runtime::checkpoint::{CheckpointManager, load_hf_model_dir};
@@ -119,12 +121,8 @@ fn resolve_model(
     Ok((cfg, None))
 }
 
-/// Build the CPU backend: the compiled step, the eval forward and initial values.
-fn cpu_backend(
-    a: &TrainArgs,
-    cfg: &LlamaConfig,
-    weights: Option<NamedValues>,
-) -> Result<CpuBackend> {
+/// The compiled training step and the eval forward (fused like the step) for this run.
+fn compile_step(a: &TrainArgs, cfg: &LlamaConfig) -> Result<(Function, Function)> {
     let opts = BuildOptions {
         loss_mask: a.sft,
         ..BuildOptions::new(a.batch, a.seq)
@@ -151,12 +149,29 @@ fn cpu_backend(
         .into_iter()
         .next()
         .context("the model has no forward function")?;
+    Ok((step, eval))
+}
+
+/// The backend of `--backend`: the CPU interpreter, or the GPU running the compiled
+/// artifact. Both start from the same seeded values, then `weights` when fine-tuning.
+fn make_backend(
+    a: &TrainArgs,
+    cfg: &LlamaConfig,
+    out: &Path,
+    weights: Option<NamedValues>,
+) -> Result<Box<dyn StepBackend>> {
+    let kind = gpu::choose_backend(&a.backend)?;
+    let (step, eval) = compile_step(a, cfg)?;
+    if kind == BackendKind::Cuda {
+        return gpu::cuda_backend(a, &step, out, weights);
+    }
+    gpu::refuse_gpu_flags_on_cpu(a)?;
     let initial = init::initial_state(&step, a.seed, Precision::F32);
     let mut backend = CpuBackend::new(step, eval, initial, Precision::F32)?;
     if let Some(w) = weights {
         backend.load_state(&w)?;
     }
-    Ok(backend)
+    Ok(Box::new(backend))
 }
 
 fn progress_bar(total: u64, start: u64) -> ProgressBar {
@@ -204,13 +219,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             cfg.max_seq_len
         );
     }
-    let mut backend: Box<dyn StepBackend> = match a.backend.as_str() {
-        "cpu" | "auto" => Box::new(cpu_backend(&a, &cfg, weights)?),
-        "cuda" => {
-            bail!("--backend cuda: this build has no CUDA training backend yet; use --backend cpu")
-        }
-        other => bail!("unknown backend `{other}` (expected cpu, cuda or auto)"),
-    };
+    let mut backend = make_backend(&a, &cfg, &out, weights)?;
     eprintln!(
         "model {model_name}: {} parameters, batch {} x {} tokens, backend {}",
         llc_ir::human_count(cfg.param_count()),

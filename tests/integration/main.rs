@@ -6,11 +6,13 @@
 //!   kernel accepted by codegen and assembled by ptxas, atomic writes;
 //! - [`plan_exec`]: the artifact run by the CPU plan executor against the interpreter;
 //! - [`compiler_cli`], [`train_cli`], [`grad_cmd`], [`sample_cmd`]: the commands;
+//! - [`gpu_cli`]: the GPU commands, on a machine with or without a GPU;
 //! - [`hf_interop`]: checkpoints and gradients against Hugging Face transformers.
 
 mod artifact;
 mod common;
 mod compiler_cli;
+mod gpu_cli;
 mod grad_cmd;
 mod hf_interop;
 mod plan_exec;
