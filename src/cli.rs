@@ -233,6 +233,16 @@ pub struct TrainArgs {
     /// Text files or directories to train on, tokenized on the fly into OUT/data.
     #[arg(long, value_name = "PATH", num_args = 1.., group = "source")]
     pub text: Vec<PathBuf>,
+    /// Token files to train on (llm.c `.bin` shards or a directory of them, or raw
+    /// little-endian ids; see --token-format). The model's vocabulary must cover the ids.
+    #[arg(long, value_name = "FILE", num_args = 1.., group = "source")]
+    pub tokens: Vec<PathBuf>,
+    /// Validation token files for --tokens (same format); without them there is no val loss.
+    #[arg(long, value_name = "FILE", num_args = 1.., requires = "tokens")]
+    pub val_tokens: Vec<PathBuf>,
+    /// Encoding of --tokens files: `shard` (llm.c `.bin`), `raw-u16` or `raw-u32`.
+    #[arg(long, default_value = "shard", value_name = "FORMAT")]
+    pub token_format: String,
     /// Tokenizer for --text: `byte` (default) or a tokenizer.json.
     #[arg(long, default_value = "byte")]
     pub tokenizer: String,

@@ -11,7 +11,7 @@ use llc_models::{BuildOptions, LlamaConfig, build_forward};
 use llc_passes::{Pass, Pipeline, PipelineHooks};
 use llc_runtime::checkpoint::{CheckpointManager, load_hf_model_dir};
 use llc_runtime::data::{
-    BatchLoader, DocSplit, LoaderConfig, PrepareOptions, TextTokenizer, TokenDataset,
+    BatchLoader, DocSplit, LoaderConfig, PrepareOptions, TextTokenizer, TokenDataset, TokenFormat,
     expand_text_inputs, prepare_shards,
 };
 use llc_runtime::metrics::MetricsWriter;
@@ -22,45 +22,84 @@ use llc_runtime::{Precision, Tensor, init};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
-/// Where the training tokens are and which vocabulary they use.
+/// The training (and validation) tokens of a run and the vocabulary they use, if known.
 struct DataSource {
-    dir: PathBuf,
+    train: TokenDataset,
+    val: Option<TokenDataset>,
+    /// Where the data is, for messages.
+    place: String,
     vocab: Option<usize>,
 }
 
-/// Prepare `--text` inputs into `out/data` (once), or take `--data` as it is.
+/// Open `--tokens` files, prepare `--text` inputs into `out/data` (once), or open the
+/// prepared `--data` directory.
 fn resolve_data(a: &TrainArgs, out: &Path) -> Result<DataSource> {
-    if let Some(dir) = &a.data {
+    if !a.tokens.is_empty() {
+        let format = TokenFormat::parse(&a.token_format)?;
+        let train = TokenDataset::open(&a.tokens, format).context("--tokens")?;
+        let val = if a.val_tokens.is_empty() {
+            eprintln!("no --val-tokens: no val loss");
+            None
+        } else {
+            Some(TokenDataset::open(&a.val_tokens, format).context("--val-tokens")?)
+        };
         return Ok(DataSource {
-            dir: dir.clone(),
-            vocab: dataset_vocab(dir),
+            train,
+            val,
+            place: a
+                .val_tokens
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            vocab: None,
         });
     }
+    let dir = match &a.data {
+        Some(dir) => dir.clone(),
+        None => prepare_text(a, out)?,
+    };
+    let val = match TokenDataset::open_split(&dir, "val") {
+        Ok(ds) => Some(ds),
+        Err(_) => {
+            eprintln!("no validation split in {}: no val loss", dir.display());
+            None
+        }
+    };
+    Ok(DataSource {
+        train: TokenDataset::open_split(&dir, "train")?,
+        val,
+        place: dir.display().to_string(),
+        vocab: dataset_vocab(&dir),
+    })
+}
+
+/// Tokenize the `--text` inputs into `out/data` unless that was done before.
+fn prepare_text(a: &TrainArgs, out: &Path) -> Result<PathBuf> {
     if a.text.is_empty() {
-        bail!("no training data: give --data DIR (prepared shards) or --text FILE...");
+        bail!(
+            "no training data: give --data DIR (prepared shards), --tokens FILE... or --text FILE..."
+        );
     }
     let dir = out.join("data");
     if dir.join("dataset.json").is_file() {
         eprintln!("using the data already prepared in {}", dir.display());
-    } else {
-        let tok = TextTokenizer::load(&a.tokenizer)?;
-        let opts = PrepareOptions {
-            val_fraction: a.val_fraction,
-            split: DocSplit::parse(&a.doc_split)?,
-            show_progress: std::io::stderr().is_terminal(),
-            ..PrepareOptions::default()
-        };
-        let inputs = expand_text_inputs(&a.text)?;
-        let s = prepare_shards(&tok, &inputs, &dir, &opts)?;
-        eprintln!(
-            "prepared {} documents: {} train + {} val tokens ({}, vocab {})",
-            s.documents, s.train_tokens, s.val_tokens, s.tokenizer, s.vocab_size
-        );
+        return Ok(dir);
     }
-    Ok(DataSource {
-        vocab: dataset_vocab(&dir),
-        dir,
-    })
+    let tok = TextTokenizer::load(&a.tokenizer)?;
+    let opts = PrepareOptions {
+        val_fraction: a.val_fraction,
+        split: DocSplit::parse(&a.doc_split)?,
+        show_progress: std::io::stderr().is_terminal(),
+        ..PrepareOptions::default()
+    };
+    let inputs = expand_text_inputs(&a.text)?;
+    let s = prepare_shards(&tok, &inputs, &dir, &opts)?;
+    eprintln!(
+        "prepared {} documents: {} train + {} val tokens ({}, vocab {})",
+        s.documents, s.train_tokens, s.val_tokens, s.tokenizer, s.vocab_size
+    );
+    Ok(dir)
 }
 
 /// The vocabulary size recorded by `data prepare` (`dataset.json`), if any.
@@ -235,23 +274,15 @@ pub fn run(a: TrainArgs) -> Result<()> {
         shuffle,
         vocab_limit: Some(cfg.vocab_size),
     };
-    let train = BatchLoader::new(
-        TokenDataset::open_split(&data.dir, "train")?,
-        loader_cfg(a.seed, true),
-    )?;
-    let val = match TokenDataset::open_split(&data.dir, "val") {
-        Ok(ds) => Some(BatchLoader::new(ds, loader_cfg(0, false)).with_context(|| {
+    let train = BatchLoader::new(data.train, loader_cfg(a.seed, true))?;
+    let val = match data.val {
+        Some(ds) => Some(BatchLoader::new(ds, loader_cfg(0, false)).with_context(|| {
             format!(
-                "the validation split in {} is too small for batch {} x {}",
-                data.dir.display(),
-                a.batch,
-                a.seq
+                "the validation data in {} is too small for batch {} x {}",
+                data.place, a.batch, a.seq
             )
         })?),
-        Err(_) => {
-            eprintln!("no validation split in {}: no val loss", data.dir.display());
-            None
-        }
+        None => None,
     };
     let metrics_path = out.join("metrics.jsonl");
     let checkpoints = CheckpointSink {

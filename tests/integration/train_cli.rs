@@ -192,3 +192,90 @@ fn bad_training_inputs_fail_cleanly() {
         "{err}"
     );
 }
+
+/// Writes `ids` as headerless little-endian u16.
+fn write_u16(path: &Path, ids: &[u32]) {
+    let bytes: Vec<u8> = ids
+        .iter()
+        .flat_map(|&t| u16::try_from(t).unwrap().to_le_bytes())
+        .collect();
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn training_reads_raw_token_files_with_a_validation_split() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read(corpus(tmp.path())).unwrap();
+    let ids: Vec<u32> = text.iter().map(|&b| u32::from(b)).collect();
+    let cut = ids.len() * 9 / 10;
+    let (train, val) = (tmp.path().join("train.u16"), tmp.path().join("val.u16"));
+    write_u16(&train, &ids[..cut]);
+    write_u16(&val, &ids[cut..]);
+    let out = tmp.path().join("run");
+    let log = llc_train_log(&[
+        "train",
+        "tiny",
+        "--tokens",
+        train.to_str().unwrap(),
+        "--val-tokens",
+        val.to_str().unwrap(),
+        "--token-format",
+        "raw-u16",
+        "--batch",
+        "4",
+        "--seq",
+        "32",
+        "--steps",
+        "30",
+        "--eval-every",
+        "30",
+        "--eval-batches",
+        "2",
+        "--lr",
+        "3e-3",
+        "--warmup-steps",
+        "5",
+        "--total-steps",
+        "30",
+        "--backend",
+        "cpu",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(log.contains("trained steps 0..30"), "{log}");
+    let l = losses(&out.join("metrics.jsonl"));
+    let first = l[0].1;
+    let last = l.last().unwrap().1;
+    assert!(last < first - 1.0, "loss {first} -> {last}");
+    assert!(log.contains("val loss"), "{log}");
+
+    // An id the model's vocabulary does not cover is named with its file and index.
+    let bad = tmp.path().join("bad.u32");
+    let mut big = ids[..4096].to_vec();
+    big[1000] = 70_000;
+    crate::common::write_tokens(&bad, &big);
+    let out = llc_train(&[
+        "train",
+        "tiny",
+        "--tokens",
+        bad.to_str().unwrap(),
+        "--token-format",
+        "raw-u32",
+        "--batch",
+        "4",
+        "--seq",
+        "32",
+        "--steps",
+        "300",
+        "--backend",
+        "cpu",
+        "-o",
+        tmp.path().join("bad-run").to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("bad.u32: token 70000 at index 1000 is out of range"),
+        "{err}"
+    );
+}
