@@ -237,3 +237,35 @@ fn bad_options_are_rejected_by_name() {
         })
     ));
 }
+
+/// Every preset's graph (plain, with a loss mask, and logits-only) survives the text and
+/// JSON forms unchanged: `print(parse(print(m))) == print(m)`, the parsed module verifies,
+/// and the JSON form parses back to the same text.
+#[test]
+fn every_preset_round_trips_through_text_and_json() {
+    for name in LlamaConfig::preset_names() {
+        let cfg = LlamaConfig::preset(name).unwrap();
+        let variants = [
+            BuildOptions::new(2, 16),
+            BuildOptions {
+                loss_mask: true,
+                ..BuildOptions::new(2, 16)
+            },
+            BuildOptions {
+                output: ForwardOutput::Logits,
+                ..BuildOptions::new(1, 8)
+            },
+        ];
+        for opts in variants {
+            let m = build(&cfg, &opts);
+            let text = llc_ir::print_module(&m);
+            let parsed = llc_ir::parse_module(&text)
+                .unwrap_or_else(|e| panic!("{name}: the printed module does not parse: {e}"));
+            verify_module(&parsed).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(llc_ir::print_module(&parsed), text, "{name}: {opts:?}");
+            let json = llc_ir::to_json(&m);
+            let back = llc_ir::from_json(&json).unwrap();
+            assert_eq!(llc_ir::print_module(&back), text, "{name}: json {opts:?}");
+        }
+    }
+}

@@ -400,3 +400,57 @@ fn a_single_row_reduction_is_a_reduction_kernel() {
         .collect();
     assert_eq!(classes, [KernelClass::Reduction, KernelClass::Elementwise]);
 }
+
+/// A small step with every kind of plan step: elementwise and row-reduction kernels
+/// (an RMSNorm), GEMMs (a projection and its transposed use), a transposed copy, and an
+/// in-place parameter update.
+const PLAN_SNAPSHOT_STEP: &str = "\
+func @step(param %w: f32[16,8], param %g: f32[8], input %x: f32[4,8]) {
+  %sq = mul %x, %x : f32[4,8]
+  %ms = reduce_sum %sq {axes = [1], keep_dims = true} : f32[4,1]
+  %n = full {value = 0.125} : f32[4,1]
+  %mean = mul %ms, %n : f32[4,1]
+  %eps = full {value = 1e-5} : f32[4,1]
+  %me = add %mean, %eps : f32[4,1]
+  %r = rsqrt %me : f32[4,1]
+  %rb = broadcast %r : f32[4,8]
+  %gb = broadcast %g : f32[4,8]
+  %xn = mul %x, %rb : f32[4,8]
+  %h = mul %xn, %gb : f32[4,8]
+  %y = matmul %h, %w {transpose_lhs = false, transpose_rhs = true} : f32[4,16]
+  %yt = transpose %y {perm = [1, 0]} : f32[16,4]
+  %dw = matmul %yt, %h {transpose_lhs = false, transpose_rhs = false} : f32[16,8]
+  %lr = full {value = 0.01} : f32[16,8]
+  %step = mul %dw, %lr : f32[16,8]
+  %w.next = sub %w, %step : f32[16,8]
+  %loss = reduce_sum %y {axes = [0, 1], keep_dims = false} : f32[]
+  return %loss, %w.next -> %w
+}
+";
+
+/// The partitioner's kernels and the memory-planned plan of a small step, reviewed and
+/// pinned; the same plan, run by the CPU plan executor, gives the interpreter's values.
+#[test]
+fn partition_and_memory_plan_snapshot() {
+    use llc_passes::memplan::{PlanTarget, assemble_plan};
+    let step = llc_ir::parse_function(PLAN_SNAPSHOT_STEP).unwrap();
+    let p = partition(&step, &PartitionOptions::default()).unwrap();
+    let mp = plan_memory(&p, &MemPlanOptions::default()).unwrap();
+    let plan = assemble_plan(&p, &mp, &PlanTarget::cpu(&p));
+    let mut text = String::new();
+    for k in &p.kernels {
+        text.push_str(&print_function(&k.func));
+        text.push('\n');
+    }
+    text.push_str(&plan.to_json());
+    insta::assert_snapshot!(text);
+
+    let args = random_args(&step, 7, 1, Precision::F32);
+    let want = run_function(&step, &args, Precision::F32).unwrap();
+    let got = execute(&p, &args);
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(&want) {
+        let e = rel_l2_diff(g, w);
+        assert!(e < 1e-6, "plan vs interpreter: relative error {e}");
+    }
+}

@@ -101,6 +101,13 @@ fn llama2_110m_artifact_is_complete() {
     check_artifact("llama2-110m", 1, 32);
 }
 
+/// The 7B kernels (d 4096, FFN 11008, vocab 32000) at a short sequence: the row count
+/// only changes grid sizes, the widths are what stress registers and tiling.
+#[test]
+fn llama2_7b_artifact_is_complete() {
+    check_artifact("llama2-7b", 1, 64);
+}
+
 #[test]
 fn distinct_kernels_do_not_depend_on_depth() {
     use llc_models::{BuildOptions, LlamaConfig, build_forward};
