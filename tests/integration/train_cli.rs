@@ -279,3 +279,63 @@ fn training_reads_raw_token_files_with_a_validation_split() {
         "{err}"
     );
 }
+
+/// `llama2-15m` ties its LM head to the embedding: its checkpoints hold no separate head
+/// and no optimizer moments for one, and they resume and sample like untied ones.
+#[test]
+fn a_tied_embedding_model_checkpoints_resumes_and_samples() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = corpus(tmp.path());
+    let out = tmp.path().join("run");
+    let args = |steps: &'static str| {
+        vec![
+            "train".to_string(),
+            "llama2-15m".into(),
+            "--text".into(),
+            text.to_str().unwrap().into(),
+            "--doc-split".into(),
+            "delim:%".into(),
+            "--batch".into(),
+            "2".into(),
+            "--seq".into(),
+            "16".into(),
+            "--steps".into(),
+            steps.into(),
+            "--eval-every".into(),
+            "0".into(),
+            "--save-every".into(),
+            "2".into(),
+            "--warmup-steps".into(),
+            "1".into(),
+            "--total-steps".into(),
+            "4".into(),
+            "--backend".into(),
+            "cpu".into(),
+            "-o".into(),
+            out.to_str().unwrap().into(),
+        ]
+    };
+    let first: Vec<String> = args("2");
+    let first: Vec<&str> = first.iter().map(String::as_str).collect();
+    llc_train_log(&first);
+    let mut resume: Vec<String> = args("4");
+    resume.push("--resume".into());
+    let resume: Vec<&str> = resume.iter().map(String::as_str).collect();
+    let log = llc_train_log(&resume);
+    assert!(log.contains("resumed at step 2"), "{log}");
+    let ckpt = out.join("checkpoints/step_000004");
+    let config = std::fs::read_to_string(ckpt.join("config.json")).unwrap();
+    assert!(config.contains("\"tie_word_embeddings\": true"), "{config}");
+    let log = llc_train_log(&[
+        "sample",
+        "--checkpoint",
+        out.join("checkpoints").to_str().unwrap(),
+        "--prompt",
+        "A",
+        "--max-tokens",
+        "4",
+        "--seed",
+        "1",
+    ]);
+    assert!(!log.is_empty());
+}

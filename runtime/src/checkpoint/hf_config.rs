@@ -131,7 +131,9 @@ impl HfLlamaShape {
             ]);
         }
         out.push(ParamSpec::new("norm.weight", vec![d]));
-        out.push(ParamSpec::new("output.weight", vec![v, d]));
+        if !self.tie_word_embeddings {
+            out.push(ParamSpec::new("output.weight", vec![v, d]));
+        }
         out
     }
 }

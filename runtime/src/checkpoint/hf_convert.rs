@@ -21,31 +21,24 @@ pub fn to_hf(tensors: &[NamedTensor], shape: &HfLlamaShape) -> CheckpointResult<
 }
 
 /// Hugging Face tensors converted to our names and layout. Non-parameter buffers
-/// (`*.rotary_emb.inv_freq`) are dropped; with tied embeddings and no `lm_head.weight`,
-/// `output.weight` is a copy of the embedding.
+/// (`*.rotary_emb.inv_freq`) are dropped; with tied embeddings the model has no
+/// `output.weight` of its own (the LM head reads the embedding), so an `lm_head.weight`
+/// saved alongside is dropped too.
 pub fn from_hf(
     tensors: Vec<NamedTensor>,
     shape: &HfLlamaShape,
 ) -> CheckpointResult<Vec<NamedTensor>> {
-    let mut out = Vec::with_capacity(tensors.len() + 1);
+    let mut out = Vec::with_capacity(tensors.len());
     for t in tensors {
         if t.name.ends_with(".rotary_emb.inv_freq") {
             continue;
         }
         let name = from_hf_name(&t.name)?;
+        if shape.tie_word_embeddings && name == "output.weight" {
+            continue;
+        }
         let renamed = NamedTensor { name, ..t };
         out.push(permute_if_rope(&renamed, shape, RopeLayout::HfToMeta)?);
-    }
-    let has_output = out.iter().any(|t| t.name == "output.weight");
-    if shape.tie_word_embeddings
-        && !has_output
-        && let Some(emb) = out.iter().find(|t| t.name == "tok_embeddings.weight")
-    {
-        let tied = NamedTensor {
-            name: "output.weight".to_string(),
-            ..emb.clone()
-        };
-        out.push(tied);
     }
     Ok(out)
 }
