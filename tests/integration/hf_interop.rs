@@ -54,8 +54,20 @@ fn llc_train_checkpoint_loads_in_transformers_with_the_same_logits() {
     let Some(py) = python("llc_train_checkpoint_loads_in_transformers_with_the_same_logits") else {
         return;
     };
+    for tie_embeddings in [false, true] {
+        let cfg = llc_models::LlamaConfig {
+            tie_embeddings,
+            ..tiny_config(64)
+        };
+        checkpoint_logits_match(&py, &cfg);
+    }
+}
+
+/// Save `cfg` with random weights as an llc-train checkpoint; transformers' logits on it
+/// equal the interpreter's.
+fn checkpoint_logits_match(py: &str, cfg: &llc_models::LlamaConfig) {
+    let cfg = cfg.clone();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = tiny_config(64);
     let weights = random_weights(&cfg, 21);
     let step_dir = save_checkpoint(&dir.path().join("run"), &cfg, &weights, 3);
     let (b, t) = (2, 12);
@@ -81,7 +93,7 @@ fn llc_train_checkpoint_loads_in_transformers_with_the_same_logits() {
     let out = dir.path().join("hf_logits.safetensors");
     let (bs, ts) = (b.to_string(), t.to_string());
     reference(
-        &py,
+        py,
         &[
             "logits",
             "--model",
@@ -104,7 +116,10 @@ fn llc_train_checkpoint_loads_in_transformers_with_the_same_logits() {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     let scale = theirs.data.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
-    eprintln!("logits vs transformers: max abs diff {max_diff:.3e} (max |logit| {scale:.3})");
+    eprintln!(
+        "logits vs transformers (tied embeddings: {}): max abs diff {max_diff:.3e} (max |logit| {scale:.3})",
+        cfg.tie_embeddings
+    );
     assert!(
         scale > 0.1,
         "logits too small to compare meaningfully: {scale}"
