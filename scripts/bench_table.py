@@ -4,7 +4,7 @@
     bench_table.py --ours OURS.json... --torch TORCH.json [--checks CHECK.json...]
                    [--train METRICS.jsonl...] [--device NAME] [-o TABLE.md]
 
-OURS.json: what `llc-train bench --json` writes (one result object, a list of them, or
+OURS.json: what `llc-train bench gpu --json` writes (one result object, a list of them, or
 {"results": [...]}); TORCH.json: scripts/torch_reference.py's output. Rows are matched on
 the model shape (layers, width, batch, sequence length). The ratio columns are
 llc-train's ms/step over PyTorch's (below 1: llc-train is faster).
