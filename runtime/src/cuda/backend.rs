@@ -183,19 +183,8 @@ impl CudaBackend {
     }
 
     fn upload_batch(&mut self, batch: &Batch) -> std::result::Result<(), CudaError> {
-        for a in self
-            .artifact
-            .plan
-            .args
-            .iter()
-            .filter(|a| a.role == ArgRole::Input)
-        {
-            let t = batch.get(&a.name).ok_or_else(|| CudaError::Value {
-                name: a.name.clone(),
-                detail: "the batch has no such input".into(),
-            })?;
-            let ty = self.artifact.arg_type(&a.name).expect("validated plan");
-            self.exec.upload(a.offset, &encode(&a.name, t, &ty)?)?;
+        for (offset, bytes) in self.encode_batch(batch)? {
+            self.exec.upload(offset, &bytes)?;
         }
         Ok(())
     }
