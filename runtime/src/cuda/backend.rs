@@ -20,8 +20,8 @@ use super::program::{DeviceProgram, MemoryNeeds};
 use crate::error::Result;
 use crate::tensor::Tensor;
 use crate::train::{Batch, StepBackend, StepMetrics};
-use llc_ir::ArgRole;
 use llc_ir::plan::RegionKind;
+use llc_ir::{ArgRole, TensorType};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -163,21 +163,13 @@ impl CudaBackend {
         skip_zeros: bool,
     ) -> std::result::Result<(), CudaError> {
         for (name, t) in values {
-            let a = self
-                .artifact
-                .plan
-                .arg(name)
-                .ok_or_else(|| CudaError::Value {
-                    name: name.clone(),
-                    detail: "the plan has no such argument".into(),
-                })?;
-            let ty = self.artifact.arg_type(name).expect("validated plan");
+            let (offset, _, ty) = self.arg_slot(name)?;
             // A fresh arena is zeroed: all-zero initial values need no copy.
             if skip_zeros && all_zero(t) {
                 continue;
             }
             let bytes = encode(name, t, &ty)?;
-            self.exec.upload(a.offset, &bytes)?;
+            self.exec.upload(offset, &bytes)?;
         }
         Ok(())
     }
@@ -274,6 +266,12 @@ impl CudaBackend {
 
     /// The current value of argument `name` (a parameter, state or the last input).
     pub fn arg(&self, name: &str) -> std::result::Result<Tensor, CudaError> {
+        let (offset, bytes, ty) = self.arg_slot(name)?;
+        decode(name, &self.exec.download(offset, bytes)?, &ty)
+    }
+
+    /// Arena offset, bytes and type of argument `name`, or an error naming it.
+    fn arg_slot(&self, name: &str) -> std::result::Result<(u64, u64, TensorType), CudaError> {
         let a = self
             .artifact
             .plan
@@ -283,7 +281,7 @@ impl CudaBackend {
                 detail: "the plan has no such argument".into(),
             })?;
         let ty = self.artifact.arg_type(name).expect("validated plan");
-        decode(name, &self.exec.download(a.offset, a.bytes)?, &ty)
+        Ok((a.offset, a.bytes, ty))
     }
 
     fn run_and_read(&mut self, batch: &Batch) -> std::result::Result<StepMetrics, CudaError> {
