@@ -7,8 +7,24 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "llc-train", version, about, long_about = None)]
 pub struct Cli {
+    /// Threads for the CPU (kernels, GEMMs, the interpreter); default: all cores.
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where a training step runs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The GPU when one is usable, else the compiled CPU step.
+    Auto,
+    /// The step compiled for this CPU (native kernels, CPU GEMMs).
+    Cpu,
+    /// The reference interpreter on the uncompiled step (the oracle; slow).
+    Interp,
+    /// The compiled step on an NVIDIA GPU.
+    Cuda,
 }
 
 #[derive(Subcommand, Debug)]
@@ -280,12 +296,12 @@ pub struct TrainArgs {
     /// Continue from this checkpoint (a `step_*` directory or a checkpoints root).
     #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     pub resume_from: Option<PathBuf>,
-    /// `cpu`, `cuda`, or `auto` (CUDA when a GPU is present, else CPU).
-    #[arg(long, default_value = "auto")]
-    pub backend: String,
-    /// The compiled artifact a CUDA run executes (`compile MODEL.ir -o DIR` with this
-    /// run's model, batch, sequence and optimizer flags); without it the step is compiled
-    /// for the GPU found, into OUT/artifact.
+    /// Where the step runs.
+    #[arg(long, value_enum, default_value_t = Backend::Auto)]
+    pub backend: Backend,
+    /// The compiled artifact the run executes (`compile MODEL.ir -o DIR --target ...`
+    /// with this run's model, batch, sequence and optimizer flags); without it the step
+    /// is compiled here for the GPU found or this CPU, into OUT/artifact.
     #[arg(long, value_name = "DIR")]
     pub artifact: Option<PathBuf>,
     /// GPU ordinal for `--backend cuda`.

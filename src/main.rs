@@ -8,6 +8,10 @@ use clap::Parser;
 
 fn main() {
     let cli = cli::Cli::parse();
+    if let Err(e) = cmd::set_threads(cli.threads) {
+        eprintln!("error: {e}");
+        std::process::exit(2);
+    }
     if let Err(e) = cmd::dispatch(cli) {
         eprintln!("error: {e}");
         let mut source = e.source();

@@ -95,13 +95,16 @@ pub struct CompiledKernel {
     pub scratch: Vec<TensorType>,
 }
 
-/// The result of [`crate::compile_kernels`]: one PTX module holding every distinct kernel.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// The result of [`crate::compile_kernels`]: one module holding every distinct kernel,
+/// as PTX for a GPU target or as a shared object for a CPU target.
+#[derive(Clone, Debug)]
 pub struct CompiledModule {
-    /// The GPU the PTX is for.
+    /// The machine the code is for.
     pub target: Target,
-    /// PTX text for `target`, loadable with `cuModuleLoadData`.
+    /// PTX text for a GPU `target`, loadable with `cuModuleLoadData` (empty for a CPU).
     pub ptx: String,
+    /// Native code for a CPU `target` (`None` for a GPU).
+    pub native: Option<crate::native::NativeModule>,
     /// The `gpu.module` before lowering, as MLIR prints it (for dumps and snapshots).
     pub mlir: String,
     /// One entry per spec, in spec order.

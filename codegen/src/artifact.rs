@@ -1,14 +1,9 @@
 //! The compiled artifact: everything a runtime needs to execute a training step, in one
 //! directory.
 //!
-//! | file | what |
-//! |---|---|
-//! | `plan.json` | the versioned execution plan ([`llc_ir::plan::Plan`]): arena, buffers, bindings, every step |
-//! | `kernels.ptx` | every distinct kernel once, for the target GPU |
-//! | `kernels.ir` | each distinct kernel's IR function (the CPU plan executor runs these) |
-//! | `step.ir` | the step as partitioned (after attention lowering and packing) |
-//! | `kernels.mlir` | the `gpu.module` before lowering (with `emit_mlir`) |
-//! | `report.txt` | kernel and GEMM counts, memory by region, FLOPs and bytes per step, timings |
+//! The files are those of [`llc_ir::artifact`]: `plan.json`, `kernels.ir`, `step.ir`,
+//! `report.txt`, and the compiled kernels — `kernels.ptx` for a GPU target,
+//! `kernels.so` with `native.json` for a CPU target — plus `kernels.mlir` on request.
 //!
 //! [`build_artifact`] runs partitioning, codegen, memory planning and plan assembly, and
 //! writes the files into a temporary directory next to the destination that is renamed
@@ -19,6 +14,10 @@ use crate::api::{CompiledModule, KernelClass as CodegenClass, KernelSpec, ParamI
 use crate::error::{CodegenError, Result};
 use crate::target::Target;
 use crate::{compile_kernels, kernel_fingerprint};
+use llc_ir::artifact::{
+    KERNELS_IR_FILE, MLIR_FILE, NATIVE_FILE, NATIVE_LIB_FILE, PLAN_FILE, PTX_FILE, REPORT_FILE,
+    STEP_IR_FILE,
+};
 use llc_ir::plan::{EntryDecl, KernelClass, LaunchDims, ParamRef, Plan, Step};
 use llc_ir::{Function, Module, print_function, print_module};
 use llc_passes::memplan::{
@@ -254,7 +253,7 @@ fn plan_class_counts(plan: &Plan) -> Vec<(KernelClass, usize)> {
 }
 
 /// Write `files` into a fresh directory that then replaces `out`.
-fn write_atomically(out: &Path, files: &[(&str, &str)]) -> Result<()> {
+fn write_atomically(out: &Path, files: &[(&str, &[u8])]) -> Result<()> {
     let io = |what: &Path, e: std::io::Error| fail("write", format!("{}: {e}", what.display()));
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -348,15 +347,24 @@ pub fn build_artifact(
         &mp.report,
         &timings,
     );
-    let mut files: Vec<(&str, &str)> = vec![
-        ("plan.json", &plan_json),
-        ("kernels.ptx", &module.ptx),
-        ("kernels.ir", &kernels_ir),
-        ("step.ir", &step_ir),
-        ("report.txt", &text),
+    let mut files: Vec<(&str, &[u8])> = vec![
+        (PLAN_FILE, plan_json.as_bytes()),
+        (KERNELS_IR_FILE, kernels_ir.as_bytes()),
+        (STEP_IR_FILE, step_ir.as_bytes()),
+        (REPORT_FILE, text.as_bytes()),
     ];
+    let native_json;
+    match &module.native {
+        Some(native) => {
+            native_json = serde_json::to_string_pretty(&native.code)
+                .map_err(|e| fail("write", e.to_string()))?;
+            files.push((NATIVE_LIB_FILE, &native.library));
+            files.push((NATIVE_FILE, native_json.as_bytes()));
+        }
+        None => files.push((PTX_FILE, module.ptx.as_bytes())),
+    }
     if opts.emit_mlir {
-        files.push(("kernels.mlir", &module.mlir));
+        files.push((MLIR_FILE, module.mlir.as_bytes()));
     }
     write_atomically(out_dir, &files)?;
     timings.push(("write", t.elapsed()));

@@ -187,9 +187,14 @@ pub fn run_on_cpu(f: &Function, args: &[HostData]) -> Result<Vec<HostData>> {
                     ParamInfo::Scratch(s) => scratch[s].words.as_mut_ptr() as *mut u8,
                 })
                 .collect();
+            let mut range: [i64; 2] = [
+                0,
+                launch.launch.grid[0] as i64 * launch.launch.grid[1] as i64,
+            ];
             let mut packed: Vec<*mut ()> = ptrs
                 .iter_mut()
                 .map(|p| p as *mut *mut u8 as *mut ())
+                .chain(range.iter_mut().map(|r| r as *mut i64 as *mut ()))
                 .collect();
             // The execution engine wraps every function `f` in `_mlir_f(void **args)`,
             // which unpacks one pointer per parameter (melior's `invoke_packed` wants a

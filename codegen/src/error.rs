@@ -23,8 +23,8 @@ pub enum CodegenError {
         #[source]
         source: llc_ir::IrError,
     },
-    /// A `--target` spelling that is not a supported GPU.
-    #[error("unknown target `{0}`: expected sm_80 or sm_90")]
+    /// A `--target` spelling that is not a supported GPU or CPU.
+    #[error("unknown target `{0}`: expected sm_80, sm_90, cpu, x86-64-v3 or x86-64-v4")]
     UnknownTarget(String),
     /// MLIR rejected the generated module or a pass failed; carries MLIR's diagnostics.
     /// This is a bug in the generator, never the user's input.
@@ -38,6 +38,15 @@ pub enum CodegenError {
     /// ptxas is missing or rejected the PTX.
     #[error("ptxas: {0}")]
     Ptxas(String),
+    /// Making native code for a CPU target failed at `stage` (translation to LLVM IR,
+    /// optimization, object emission, linking the shared object).
+    #[error("native code ({stage}): {msg}")]
+    Native {
+        /// Which stage failed.
+        stage: String,
+        /// What went wrong.
+        msg: String,
+    },
     /// Running a kernel on the CPU (the numeric check flavor) failed.
     #[error("CPU kernel run: {0}")]
     Cpu(String),

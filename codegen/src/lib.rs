@@ -77,6 +77,7 @@ mod error;
 mod fingerprint;
 mod index;
 mod mlir;
+pub mod native;
 mod plan;
 pub mod ptxas;
 mod target;
@@ -180,10 +181,16 @@ fn emit_kernel(
 /// pipeline run, one PTX text. Identical kernels (same [`kernel_fingerprint`] canonical
 /// form) share their entries.
 pub fn compile_kernels(kernels: &[KernelSpec], target: Target) -> Result<CompiledModule> {
-    if kernels.is_empty() {
+    let flavor = if target.is_cpu() {
+        Flavor::Cpu
+    } else {
+        Flavor::Gpu
+    };
+    if kernels.is_empty() && flavor == Flavor::Gpu {
         return Ok(CompiledModule {
             target,
             ptx: String::new(),
+            native: None,
             mlir: String::new(),
             kernels: Vec::new(),
             entries: 0,
@@ -203,13 +210,28 @@ pub fn compile_kernels(kernels: &[KernelSpec], target: Target) -> Result<Compile
             continue;
         }
         let plan = plan_kernel(&spec.name, spec.func)?;
-        let (k, t) = emit_kernel(&spec.name, &plan, Flavor::Gpu, &mut taken)?;
+        let (k, t) = emit_kernel(&spec.name, &plan, flavor, &mut taken)?;
         texts.extend(t);
         distinct.insert(canon, k.clone());
         out.push(k);
     }
     let entries = texts.len();
-    let text = module_text(&texts, Flavor::Gpu, target);
+    let text = module_text(&texts, flavor, target);
+    if flavor == Flavor::Cpu {
+        let packed: Vec<(String, usize)> = texts
+            .iter()
+            .map(|t| (t.entry.clone(), t.params.len()))
+            .collect();
+        let native = native::compile(&text, &packed, target)?;
+        return Ok(CompiledModule {
+            target,
+            ptx: String::new(),
+            native: Some(native),
+            mlir: text,
+            kernels: out,
+            entries,
+        });
+    }
     mlir::with_context(|ctx| {
         let mut module = mlir::parse(ctx, &text)?;
         let printed = module.as_operation().to_string();
@@ -218,6 +240,7 @@ pub fn compile_kernels(kernels: &[KernelSpec], target: Target) -> Result<Compile
         Ok(CompiledModule {
             target,
             ptx,
+            native: None,
             mlir: printed,
             kernels: out,
             entries,

@@ -44,7 +44,7 @@ pub(crate) fn with_context<R>(f: impl FnOnce(&'static Context) -> R) -> R {
     CONTEXT.with(|c| f(c))
 }
 
-fn take_diagnostics() -> String {
+pub(crate) fn take_diagnostics() -> String {
     DIAGNOSTICS.with(|v| std::mem::take(&mut *v.borrow_mut()).join("\n"))
 }
 

@@ -1,32 +1,59 @@
-//! The GPU architectures codegen emits PTX for.
+//! The machines codegen emits code for: NVIDIA GPUs (PTX) and x86-64 CPUs (a shared
+//! object of native code).
 
 use crate::error::CodegenError;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
 
-/// A GPU architecture: the `chip` of the NVVM target and the `-arch` for ptxas.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+/// A compilation target: a GPU architecture (the `chip` of the NVVM target and the
+/// `-arch` for ptxas) or a CPU (the build host's own model, or a named x86-64 level).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum Target {
     /// Ampere (A100).
-    #[serde(rename = "sm_80")]
     Sm80,
     /// Hopper (H100/H200), the default.
     #[default]
-    #[serde(rename = "sm_90")]
     Sm90,
+    /// The CPU this compiler runs on, with every feature it has (`--target cpu`).
+    CpuNative,
+    /// x86-64-v3: AVX2 and FMA (Haswell and later).
+    X86_64V3,
+    /// x86-64-v4: AVX-512 F/BW/CD/DQ/VL (Skylake-X and later).
+    X86_64V4,
 }
 
 impl Target {
-    /// Every supported target, for tests that cover them all.
-    pub const ALL: [Target; 2] = [Target::Sm80, Target::Sm90];
+    /// Every supported target.
+    pub const ALL: [Target; 5] = [
+        Target::Sm80,
+        Target::Sm90,
+        Target::CpuNative,
+        Target::X86_64V3,
+        Target::X86_64V4,
+    ];
 
-    /// The spelling used by `--target`, MLIR's `#nvvm.target` and ptxas (`sm_90`).
+    /// The GPU targets, for tests that assemble PTX for each.
+    pub const GPUS: [Target; 2] = [Target::Sm80, Target::Sm90];
+
+    /// The spelling used by `--target` and in `plan.json` (`sm_90`, `cpu`, `x86-64-v4`);
+    /// for a GPU also MLIR's `#nvvm.target` chip and ptxas's `-arch`.
     pub fn name(self) -> &'static str {
         match self {
             Target::Sm80 => "sm_80",
             Target::Sm90 => "sm_90",
+            Target::CpuNative => "cpu",
+            Target::X86_64V3 => "x86-64-v3",
+            Target::X86_64V4 => "x86-64-v4",
         }
+    }
+
+    /// Whether this is a CPU target (native code rather than PTX).
+    pub fn is_cpu(self) -> bool {
+        matches!(
+            self,
+            Target::CpuNative | Target::X86_64V3 | Target::X86_64V4
+        )
     }
 }
 
@@ -44,5 +71,18 @@ impl FromStr for Target {
             .into_iter()
             .find(|t| t.name() == s)
             .ok_or_else(|| CodegenError::UnknownTarget(s.to_string()))
+    }
+}
+
+impl Serialize for Target {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Target, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }

@@ -5,6 +5,7 @@
 //! compiler reads and writes this IR, prints it in the `.ir` text format and can run it on
 //! the reference interpreter.
 
+pub mod artifact;
 pub mod builder;
 pub mod dtype;
 pub mod error;

@@ -6,25 +6,30 @@
 //! Every command here builds without the `cuda` feature and says so when asked for a GPU;
 //! without a GPU they fail with the driver's or the device's reason, never a panic.
 
-use crate::cli::{BenchGpuArgs, GpuCheckArgs, TrainArgs};
+use crate::cli::{Backend, BenchGpuArgs, GpuCheckArgs, TrainArgs};
 use anyhow::{Context, Result, bail};
 use llc_ir::{ArgRole, Function};
 use llc_runtime::cuda::{self, Artifact};
 use std::path::{Path, PathBuf};
 
-/// The device a training run uses.
+/// Where a training run's step runs, once `auto` is resolved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {
+    /// The interpreter on the step function.
+    Interp,
+    /// The compiled CPU artifact.
     Cpu,
+    /// The compiled GPU artifact.
     Cuda,
 }
 
 /// Resolve `--backend`: `auto` takes the GPU when one is usable and says why not otherwise.
-pub fn choose_backend(name: &str) -> Result<BackendKind> {
-    match name {
-        "cpu" => Ok(BackendKind::Cpu),
-        "cuda" => Ok(BackendKind::Cuda),
-        "auto" => match cuda::cuda_available() {
+pub fn choose_backend(b: Backend) -> Result<BackendKind> {
+    match b {
+        Backend::Interp => Ok(BackendKind::Interp),
+        Backend::Cpu => Ok(BackendKind::Cpu),
+        Backend::Cuda => Ok(BackendKind::Cuda),
+        Backend::Auto => match cuda::cuda_available() {
             Ok(_) => Ok(BackendKind::Cuda),
             Err(e) if e.is_unavailable() => {
                 eprintln!("--backend auto: no usable GPU ({e}); training on the CPU");
@@ -32,7 +37,6 @@ pub fn choose_backend(name: &str) -> Result<BackendKind> {
             }
             Err(e) => Err(e).context("--backend auto: probing the GPU failed"),
         },
-        other => bail!("unknown backend `{other}` (expected cpu, cuda or auto)"),
     }
 }
 
@@ -72,12 +76,25 @@ fn compile_target(cc: (i32, i32)) -> Result<&'static str> {
 /// Check that the artifact was compiled for this run: the same batch inputs (names,
 /// shapes, types) and the same parameters as the step this run's flags describe.
 pub fn check_artifact_matches(artifact: &Artifact, expected: &Function) -> Result<()> {
-    let dir = artifact.dir.display();
+    check_plan_matches(&artifact.plan, &artifact.dir, expected)
+}
+
+/// [`check_artifact_matches`] for any artifact's plan (CPU or GPU), in `dir`.
+pub fn check_plan_matches(
+    plan: &llc_ir::plan::Plan,
+    dir: &Path,
+    expected: &Function,
+) -> Result<()> {
+    let arg_type = |name: &str| {
+        let a = plan.arg(name)?;
+        plan.buffers.get(a.buffer as usize).map(|b| b.ty())
+    };
+    let dir = dir.display();
     for role in [ArgRole::Input, ArgRole::Param] {
         for id in expected.args_with_role(role) {
             let node = expected.node(id);
             let want = &node.ty;
-            match artifact.arg_type(&node.name) {
+            match arg_type(&node.name) {
                 None => bail!(
                     "artifact {dir}: has no {} `{}` ({want}); it was compiled for another \
                      model or flags (recompile it, or drop --artifact)",
@@ -95,7 +112,11 @@ pub fn check_artifact_matches(artifact: &Artifact, expected: &Function) -> Resul
         }
     }
     let want = expected.args_with_role(ArgRole::Input).len();
-    let got = artifact.arg_names(ArgRole::Input).len();
+    let got = plan
+        .args
+        .iter()
+        .filter(|a| a.role == ArgRole::Input)
+        .count();
     if want != got {
         bail!(
             "artifact {dir}: takes {got} batch inputs but this run gives {want} \
@@ -200,14 +221,6 @@ pub fn bench_gpu(a: BenchGpuArgs) -> Result<()> {
     );
     for w in &r.warnings {
         eprintln!("warning: {w}");
-    }
-    Ok(())
-}
-
-/// Refuse a CUDA-only flag on a CPU run rather than ignore it.
-pub fn refuse_gpu_flags_on_cpu(a: &TrainArgs) -> Result<()> {
-    if a.artifact.is_some() {
-        bail!("--artifact runs on the GPU: use it with --backend cuda (or auto on a GPU machine)");
     }
     Ok(())
 }

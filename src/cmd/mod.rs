@@ -39,6 +39,23 @@ pub fn dispatch(cli: Cli) -> Result<()> {
     }
 }
 
+/// Use `threads` CPU threads (default: all cores) for kernels, GEMMs and the
+/// interpreter; called once, before any parallel work.
+pub fn set_threads(threads: Option<usize>) -> Result<()> {
+    let n = match threads {
+        Some(0) => anyhow::bail!("--threads must be at least 1"),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    // the GEMM library keeps its own pool, sized from this variable on first use
+    // SAFETY: called at startup, before any other thread exists.
+    unsafe { std::env::set_var("MATMUL_NUM_THREADS", n.to_string()) };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .context("starting the thread pool")
+}
+
 /// Resolve a preset name or HF config file into a validated config.
 pub fn load_config(spec: &ModelSpec) -> Result<LlamaConfig> {
     let mut cfg = if let Some(path) = &spec.hf_config {

@@ -16,9 +16,9 @@ use llc_runtime::data::{
 };
 use llc_runtime::metrics::MetricsWriter;
 use llc_runtime::train::{
-    CheckpointSink, CpuBackend, StepBackend, TrainEvent, TrainOptions, Trainer,
+    CheckpointSink, CpuBackend, PlanBackend, StepBackend, TrainEvent, TrainOptions, Trainer,
 };
-use llc_runtime::{Precision, Tensor, init};
+use llc_runtime::{PlanExecutor, Precision, Tensor, init};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
@@ -191,26 +191,63 @@ fn compile_step(a: &TrainArgs, cfg: &LlamaConfig) -> Result<(Function, Function)
     Ok((step, eval))
 }
 
-/// The backend of `--backend`: the CPU interpreter, or the GPU running the compiled
-/// artifact. Both start from the same seeded values, then `weights` when fine-tuning.
+/// The backend of `--backend`: the compiled step on the CPU or the GPU, or the
+/// interpreter. All start from the same seeded values, then `weights` when fine-tuning.
 fn make_backend(
     a: &TrainArgs,
     cfg: &LlamaConfig,
     out: &Path,
     weights: Option<NamedValues>,
 ) -> Result<Box<dyn StepBackend>> {
-    let kind = gpu::choose_backend(&a.backend)?;
+    let kind = gpu::choose_backend(a.backend)?;
     let (step, eval) = compile_step(a, cfg)?;
-    if kind == BackendKind::Cuda {
-        return gpu::cuda_backend(a, &step, out, weights);
-    }
-    gpu::refuse_gpu_flags_on_cpu(a)?;
-    let initial = init::initial_state(&step, a.seed, Precision::F32);
-    let mut backend = CpuBackend::new(step, eval, initial, Precision::F32)?;
+    let mut backend: Box<dyn StepBackend> = match kind {
+        BackendKind::Cuda => return gpu::cuda_backend(a, &step, out, weights),
+        BackendKind::Cpu => Box::new(cpu_plan_backend(a, &step, out)?),
+        BackendKind::Interp => {
+            if a.artifact.is_some() {
+                bail!("--artifact runs a compiled step: use it with --backend cpu or cuda");
+            }
+            let initial = init::initial_state(&step, a.seed, Precision::F32);
+            Box::new(CpuBackend::new(step, eval, initial, Precision::F32)?)
+        }
+    };
     if let Some(w) = weights {
         backend.load_state(&w)?;
     }
-    Ok(Box::new(backend))
+    Ok(backend)
+}
+
+/// The compiled CPU step: `--artifact`, or the step compiled here for this CPU into
+/// `out/artifact`; parameters seeded as on every backend.
+fn cpu_plan_backend(a: &TrainArgs, step: &Function, out: &Path) -> Result<PlanBackend> {
+    let dir = match &a.artifact {
+        Some(dir) => dir.clone(),
+        None => {
+            let dir = out.join("artifact");
+            eprintln!("compiling the step for this CPU into {}", dir.display());
+            let report = super::compile::write_artifact(step, "cpu", false, &dir)?;
+            eprint!("{report}");
+            dir
+        }
+    };
+    let exec =
+        PlanExecutor::load(&dir).with_context(|| format!("--backend cpu: {}", dir.display()))?;
+    if !exec.is_native() {
+        bail!(
+            "artifact {}: compiled for {}, a GPU target; --backend cpu needs one compiled with --target cpu (or x86-64-v3, x86-64-v4)",
+            dir.display(),
+            exec.plan().target
+        );
+    }
+    gpu::check_plan_matches(exec.plan(), &dir, step)?;
+    let initial: NamedValues = step
+        .args()
+        .iter()
+        .zip(init::initial_state(step, a.seed, Precision::F32))
+        .filter_map(|(&id, v)| Some((step.node(id).name.clone(), v?)))
+        .collect();
+    Ok(PlanBackend::new(exec, &initial)?)
 }
 
 fn progress_bar(total: u64, start: u64) -> ProgressBar {

@@ -17,6 +17,9 @@ use llc_ir::NodeId;
 const BLOCK: usize = 256;
 /// At most this many blocks; the grid-stride loop covers the rest.
 const MAX_BLOCKS: usize = 2048;
+/// Elements per CPU block: enough work to amortize handing a block range to a core,
+/// small enough that a large tensor splits over every core.
+const CPU_CHUNK_ELEMS: usize = 16384;
 
 /// Set up a grid-stride launch over `groups` element groups, evaluate ahead of the loop
 /// what `roots` need that does not vary per group, and run `body` once per group (with
@@ -27,11 +30,11 @@ pub(crate) fn grid_loop(
     roots: &[(NodeId, Ix)],
     body: impl FnOnce(&mut Kernel) -> Result<()>,
 ) -> Result<()> {
+    if k.flavor == Flavor::Cpu {
+        return chunk_loop(k, groups, roots, body);
+    }
     let block = k.block_shape(BLOCK as u32, 1);
-    let grid = match k.flavor {
-        Flavor::Gpu => groups.div_ceil(BLOCK).clamp(1, MAX_BLOCKS),
-        Flavor::Cpu => 1,
-    };
+    let grid = groups.div_ceil(BLOCK).clamp(1, MAX_BLOCKS);
     k.set_launch([grid, 1], block)?;
     let tid = k.thread_id(Dim::X);
     let bid = k.block_id(Dim::X);
@@ -42,6 +45,28 @@ pub(crate) fn grid_loop(
     let step = k.fop("muli", &gdim, &bdim);
     k.hoist(roots, Var::Group)?;
     k.for_each(Var::Group, groups, &first, &step, body)
+}
+
+/// The CPU form of [`grid_loop`]: block `b` handles the contiguous groups
+/// `[b·C, min((b+1)·C, groups))` with `C` = [`CPU_CHUNK_ELEMS`] / width, so a core walks
+/// memory in order and the loop vectorizes.
+fn chunk_loop(
+    k: &mut Kernel,
+    groups: usize,
+    roots: &[(NodeId, Ix)],
+    body: impl FnOnce(&mut Kernel) -> Result<()>,
+) -> Result<()> {
+    let chunk = (CPU_CHUNK_ELEMS / k.width.max(1)).max(1);
+    k.set_launch([groups.div_ceil(chunk).max(1), 1], [1, 1, 1])?;
+    let bid = k.block_id(Dim::X);
+    let c = k.w.index(chunk as i64);
+    let first = k.fop("muli", &bid, &c);
+    let end = k.fop("addi", &first, &c);
+    let total = k.w.index(groups as i64);
+    let end = k.fop("minui", &end, &total);
+    let one = k.w.index(1);
+    k.hoist(roots, Var::Group)?;
+    k.for_range(Var::Group, &first, &end, &one, body)
 }
 
 /// Emit an elementwise kernel over `n` elements per output.

@@ -3,9 +3,11 @@
 //! The strategies write kernels against a handful of parallel primitives (thread, block
 //! and grid ids and sizes, block-wide reductions, barriers, shared memory). The GPU
 //! flavor maps them to the `gpu` dialect inside a `gpu.func`. The CPU flavor makes a
-//! `func.func` that runs every block in turn with one thread per block: ids are the
-//! loops' induction variables or 0, sizes are 1, a block reduction of one thread is the
-//! value itself, barriers vanish and shared memory is a stack buffer. The generated
+//! `func.func` that runs the blocks `[block_lo, block_hi)` of the grid in turn (blocks
+//! numbered `y · grid_x + x`), one thread per block: ids come from the block number or
+//! are 0, sizes are 1, a block reduction of one thread is the value itself, barriers
+//! vanish and shared memory is a stack buffer. Blocks write disjoint outputs (scatter's
+//! atomic adds aside), so a runtime splits the block range over its cores. The generated
 //! index math, loads, stores and arithmetic are the same text in both, so running the
 //! CPU flavor checks them numerically on a machine without a GPU.
 
@@ -188,18 +190,14 @@ impl Kernel<'_> {
                 )
             }
             Flavor::Cpu => {
-                let [gx, gy, _] = self.launch.grid;
-                let zero = self.w.index(0);
+                let gx = self.launch.grid[0];
                 let one = self.w.index(1);
                 let gx = self.w.index(gx as i64);
-                let gy = self.w.index(gy as i64);
-                let (prelude, body) = self.w.finish_parts(1, 3);
+                let (prelude, body) = self.w.finish_parts(1, 2);
                 format!(
-                    "func.func @{}({params}) {{\n{prelude}  scf.for %block_y = {z} to {gy} step {o} {{\n    scf.for %block_x = {z} to {gx} step {o} {{\n{body}    }}\n  }}\n  return\n}}\n",
+                    "func.func @{}({params}, %block_lo: index, %block_hi: index) {{\n{prelude}  scf.for %block = %block_lo to %block_hi step {o} {{\n    %block_y = arith.divui %block, {gx} : index\n    %block_x = arith.remui %block, {gx} : index\n{body}  }}\n  return\n}}\n",
                     self.entry,
-                    z = zero.name,
                     o = one.name,
-                    gy = gy.name,
                     gx = gx.name,
                 )
             }

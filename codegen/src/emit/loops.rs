@@ -17,6 +17,19 @@ impl Kernel<'_> {
         body: impl FnOnce(&mut Self) -> Result<()>,
     ) -> Result<()> {
         let ub = self.w.index(extent as i64);
+        self.for_range(var, lb, &ub, step, body)
+    }
+
+    /// `scf.for var = lb to ub step step { body }` with a computed upper bound (a CPU
+    /// block's chunk of a grid loop); `var`'s extent for the index math is its own.
+    pub(crate) fn for_range(
+        &mut self,
+        var: Var,
+        lb: &Val,
+        ub: &Val,
+        step: &Val,
+        body: impl FnOnce(&mut Self) -> Result<()>,
+    ) -> Result<()> {
         let iv = self.w.fresh();
         self.w.open(&format!(
             "scf.for {iv} = {} to {} step {} {{",

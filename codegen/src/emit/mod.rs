@@ -26,9 +26,13 @@ use std::collections::BTreeSet;
 /// One emitted kernel function.
 #[derive(Clone, Debug)]
 pub(crate) struct KernelText {
+    /// The entry's name.
+    pub entry: String,
     pub text: String,
     pub launch: Launch,
     pub math: BTreeSet<MathFn>,
+    /// The MLIR types of the entry's buffer parameters, in order.
+    pub params: Vec<String>,
 }
 
 /// Emit launch `stage` of kernel `kernel` as function `entry`.
@@ -57,9 +61,11 @@ pub(crate) fn emit_stage(
         Strategy::Scatter { n, width } => scatter::emit(&mut k, *n, *width)?,
     }
     Ok(KernelText {
+        entry: entry.to_string(),
         text: k.function_text(),
         launch: k.launch,
         math: k.math.clone(),
+        params: k.params.iter().map(|p| p.mlir_type()).collect(),
     })
 }
 
@@ -107,4 +113,36 @@ pub(crate) fn module_text(kernels: &[KernelText], flavor: Flavor, target: Target
             s
         }
     }
+}
+
+/// The symbol a CPU runtime calls for `entry`: `void f(void **buffers, i64 lo, i64 hi)`
+/// runs blocks `[lo, hi)` of the launch with `buffers[i]` as parameter `i`.
+pub(crate) fn packed_name(entry: &str) -> String {
+    format!("{entry}_packed")
+}
+
+/// The packed form of a lowered CPU entry with `params` buffer parameters (see
+/// [`packed_name`]), as an `llvm.func` added to the module after lowering to the LLVM
+/// dialect (where the entry takes bare pointers): it loads each buffer pointer from the
+/// array and calls the entry.
+pub(crate) fn packed_entry(entry: &str, params: usize) -> String {
+    let mut body = String::new();
+    let mut args = Vec::new();
+    for i in 0..params {
+        body.push_str(&format!(
+            "  %a{i} = llvm.getelementptr %buffers[{i}] : (!llvm.ptr) -> !llvm.ptr, !llvm.ptr\n  %q{i} = llvm.load %a{i} : !llvm.ptr -> !llvm.ptr\n"
+        ));
+        args.push(format!("%q{i}"));
+    }
+    args.push("%lo".into());
+    args.push("%hi".into());
+    let mut tys = vec!["!llvm.ptr"; params];
+    tys.push("i64");
+    tys.push("i64");
+    format!(
+        "llvm.func @{}(%buffers: !llvm.ptr, %lo: i64, %hi: i64) {{\n{body}  llvm.call @{entry}({}) : ({}) -> ()\n  llvm.return\n}}\n",
+        packed_name(entry),
+        args.join(", "),
+        tys.join(", ")
+    )
 }

@@ -24,6 +24,13 @@ impl Arena {
         })
     }
 
+    /// A pointer to the first byte of `r`, checked to lie inside the arena.
+    pub fn ptr(&mut self, r: &BufRef) -> Result<*mut u8> {
+        let range = self.range(r)?;
+        // SAFETY: `range` is inside `bytes`.
+        Ok(unsafe { self.bytes.as_mut_ptr().add(range.start) })
+    }
+
     fn range(&self, r: &BufRef) -> Result<std::ops::Range<usize>> {
         let start = r.offset as usize;
         let end = start

@@ -1,10 +1,10 @@
 //! The CPU executor of a compiled plan: one byte arena of the plan's size, laid out
 //! exactly as `plan.json` says; arguments written at their offsets; every step run in
-//! order (each kernel's IR function by the interpreter, reading its inputs from and
-//! writing its outputs to arena bytes; each GEMM by its descriptor; strided copies,
-//! gathers, scatter-adds, memsets and copies on the bytes). A kernel's GPU launches and
-//! scratch buffers are not needed here: the interpreter runs the whole function. Results
-//! and updated state are read back from the arena.
+//! order (each kernel as native code when the artifact was compiled for a CPU target —
+//! its launches over the arena, blocks split across threads — or else its IR function
+//! by the interpreter, reading its inputs from and writing its outputs to arena bytes;
+//! each GEMM by its descriptor; strided copies, gathers, scatter-adds, memsets and
+//! copies on the bytes). Results and updated state are read back from the arena.
 //!
 //! Because every value goes through the arena at the plan's offsets, a wrong offset, a
 //! buffer reused while still alive, or a missed dependency shows up as a wrong result:
@@ -14,13 +14,16 @@
 mod arena;
 mod gemm;
 mod moves;
+mod native;
 
 use crate::error::{Result, RuntimeError};
 use crate::interp::run_function;
 use crate::tensor::{Precision, Tensor};
 use arena::Arena;
-use llc_ir::plan::{Plan, Step};
+use llc_ir::artifact::{KERNELS_IR_FILE, NATIVE_FILE, PLAN_FILE, PTX_FILE};
+use llc_ir::plan::{Plan, RegionKind, Step};
 use llc_ir::{DType, Function, TensorType, parse_module};
+use native::NativeKernels;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -34,6 +37,9 @@ pub struct PlanExecutor {
     kernels: HashMap<String, Function>,
     arena: Arena,
     precision: Precision,
+    /// The artifact's native kernels (a CPU target's `kernels.so`); without them every
+    /// kernel runs on the interpreter.
+    native: Option<NativeKernels>,
 }
 
 impl PlanExecutor {
@@ -75,19 +81,47 @@ impl PlanExecutor {
             kernels,
             arena,
             precision,
+            native: None,
         })
     }
 
-    /// Load an artifact directory: `plan.json` and `kernels.ir`.
+    /// Load an artifact directory: `plan.json`, `kernels.ir` and, for a CPU target, its
+    /// native kernels (refused, naming both, when built for another machine). A GPU
+    /// artifact's kernels run on the interpreter.
     pub fn load(dir: &Path) -> Result<PlanExecutor> {
+        let mut exec = PlanExecutor::load_interpreted(dir)?;
+        if dir.join(NATIVE_FILE).exists() {
+            exec.native = Some(NativeKernels::load(dir, &exec.plan)?);
+        } else if !dir.join(PTX_FILE).exists() {
+            return Err(plan_err(format!(
+                "artifact {}: has neither {NATIVE_FILE} (a CPU target) nor {PTX_FILE} (a GPU target)",
+                dir.display()
+            )));
+        }
+        Ok(exec)
+    }
+
+    /// Load an artifact directory's plan and kernel IR only: every kernel runs on the
+    /// interpreter (the oracle for the native code).
+    pub fn load_interpreted(dir: &Path) -> Result<PlanExecutor> {
         let read = |name: &str| {
             std::fs::read_to_string(dir.join(name))
                 .map_err(|e| plan_err(format!("{}: {e}", dir.join(name).display())))
         };
-        let plan = Plan::from_json(&read("plan.json")?).map_err(|e| plan_err(e.to_string()))?;
-        let module = parse_module(&read("kernels.ir")?)
-            .map_err(|e| plan_err(format!("{}: {e}", dir.join("kernels.ir").display())))?;
+        let plan = Plan::from_json(&read(PLAN_FILE)?).map_err(|e| plan_err(e.to_string()))?;
+        let module = parse_module(&read(KERNELS_IR_FILE)?)
+            .map_err(|e| plan_err(format!("{}: {e}", dir.join(KERNELS_IR_FILE).display())))?;
         PlanExecutor::new(plan, module.functions)
+    }
+
+    /// Whether kernels run as native code (else on the interpreter).
+    pub fn is_native(&self) -> bool {
+        self.native.is_some()
+    }
+
+    /// The CPU the native code was compiled for, if any.
+    pub fn native_cpu(&self) -> Option<&str> {
+        self.native.as_ref().map(|n| n.code.cpu.as_str())
     }
 
     /// The plan being run.
@@ -151,6 +185,30 @@ impl PlanExecutor {
             .get(i)
             .ok_or_else(|| plan_err(format!("the plan has no step {i}")))?;
         match step {
+            Step::Kernel(l) if self.native.is_some() => {
+                let native = self.native.as_ref().expect("checked");
+                let class = plan
+                    .kernel(&l.kernel)
+                    .map(|d| d.class)
+                    .ok_or_else(|| plan_err(format!("step {i}: undeclared kernel {}", l.kernel)))?;
+                if l.launches.is_empty() {
+                    return Err(plan_err(format!(
+                        "step {i} (kernel {}) has no launches to run natively",
+                        l.kernel
+                    )));
+                }
+                for launch in &l.launches {
+                    let ptrs = launch
+                        .args
+                        .iter()
+                        .map(|r| self.arena.ptr(r))
+                        .collect::<Result<Vec<*mut u8>>>()?;
+                    let blocks = launch.dims.grid[0] as u64 * launch.dims.grid[1] as u64;
+                    // SAFETY: every pointer addresses a buffer of the plan inside the arena
+                    // (checked by `ptr`), sized by the plan from the kernel's own types.
+                    unsafe { native.launch(&launch.entry, class, ptrs, blocks)? };
+                }
+            }
             Step::Kernel(l) => {
                 let k = &self.kernels[&l.kernel];
                 let inputs = l
@@ -269,6 +327,28 @@ impl PlanExecutor {
             .iter()
             .map(|o| self.read_buffer(o.buffer))
             .collect()
+    }
+
+    /// A copy of the persistent regions (parameters and optimizer state), to put back
+    /// with [`PlanExecutor::restore`]: an eval runs the step and then undoes its update.
+    pub fn snapshot(&self) -> Vec<(u64, Vec<u8>)> {
+        self.plan
+            .regions
+            .iter()
+            .filter(|r| matches!(r.kind, RegionKind::Param | RegionKind::State))
+            .map(|r| {
+                let (a, b) = (r.offset as usize, (r.offset + r.bytes) as usize);
+                (r.offset, self.arena.bytes[a..b].to_vec())
+            })
+            .collect()
+    }
+
+    /// Put back a [`PlanExecutor::snapshot`].
+    pub fn restore(&mut self, snap: &[(u64, Vec<u8>)]) {
+        for (off, bytes) in snap {
+            let a = *off as usize;
+            self.arena.bytes[a..a + bytes.len()].copy_from_slice(bytes);
+        }
     }
 
     /// The current value of argument `name` (after a run: the updated state).
