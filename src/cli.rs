@@ -63,7 +63,7 @@ pub enum BenchCommand {
     Ir(BenchModelsArgs),
     /// Time each compiler pass on each model's training step.
     Compile(BenchModelsArgs),
-    /// Time training steps on the CPU interpreter, with and without the e-graph.
+    /// CPU training steps: the interpreter, the compiled step and PyTorch, same shapes.
     Cpu(BenchCpuArgs),
     /// Time training steps of a compiled artifact on the GPU (ms/step, tokens/s, MFU).
     Gpu(BenchGpuArgs),
@@ -132,19 +132,41 @@ pub struct BenchModelsArgs {
 
 #[derive(Args, Debug)]
 pub struct BenchCpuArgs {
-    /// Preset to train.
-    #[arg(long, default_value = "tiny")]
-    pub model: String,
+    /// Preset to train; without it, the standard shapes (llama2-15m at 16 x 64 and
+    /// llama2-110m at 4 x 256, vocabulary 258).
+    #[arg(long)]
+    pub model: Option<String>,
     /// Vocabulary (byte-level data has 258).
     #[arg(long, default_value_t = 258)]
     pub vocab: usize,
+    /// Sequences per step (with --model).
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
+    /// Tokens per sequence (with --model).
     #[arg(long, default_value_t = 64)]
     pub seq: usize,
-    /// Timed steps per variant (after one warm-up step).
+    /// Timed steps per variant (after --warmup untimed ones).
     #[arg(long, default_value_t = 5)]
     pub steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// The CPU target the step is compiled for.
+    #[arg(long, default_value = "cpu")]
+    pub target: String,
+    /// Skip the interpreter (slow on large shapes).
+    #[arg(long)]
+    pub no_interp: bool,
+    /// Skip the PyTorch reference (`scripts/torch_reference.py`; Python from $LLC_PYTHON,
+    /// else the project's `.venv`, else `python3`).
+    #[arg(long)]
+    pub no_torch: bool,
+    /// Also print where the compiled step's time goes, per kernel and per GEMM.
+    #[arg(long)]
+    pub profile: bool,
+    /// Also write the results as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
 }
 
 /// Which model: a preset name or a Hugging Face `config.json`.

@@ -15,5 +15,5 @@ pub mod train;
 
 pub use error::RuntimeError;
 pub use interp::{Precision, random_args, run_function, run_function_traced};
-pub use plan_exec::PlanExecutor;
+pub use plan_exec::{PlanExecutor, Profile};
 pub use tensor::{Tensor, TensorData};

@@ -68,7 +68,7 @@ pub fn ir(a: BenchModelsArgs) -> Result<()> {
 }
 
 /// Default optimizer and e-graph flags, as `compile` has them.
-fn default_flags() -> (OptimizerArgs, EGraphArgs) {
+pub(super) fn default_flags() -> (OptimizerArgs, EGraphArgs) {
     #[derive(Parser)]
     struct Defaults {
         #[command(flatten)]
@@ -111,69 +111,6 @@ pub fn compile(a: BenchModelsArgs) -> Result<()> {
             total += r.wall;
         }
         println!(" {:>9.2}", total.as_secs_f64());
-    }
-    Ok(())
-}
-
-fn cpu_backend(cfg: &LlamaConfig, a: &BenchCpuArgs, egraph: bool) -> Result<CpuBackend> {
-    let (optim, mut eg) = default_flags();
-    eg.no_egraph = !egraph;
-    let mut m = build_forward(cfg, &BuildOptions::new(a.batch, a.seq))?;
-    let eval = m.functions[0].clone();
-    super::compile::pipeline_for(&optim, &eg)?.run(&mut m, &mut PipelineHooks::default())?;
-    let step = m.function("step").context("no step function")?.clone();
-    let initial = init::initial_state(&step, 0, Precision::F32);
-    Ok(CpuBackend::new(step, eval, initial, Precision::F32)?)
-}
-
-/// Training steps per second on the CPU interpreter, with and without the e-graph.
-pub fn cpu(a: BenchCpuArgs) -> Result<()> {
-    let cfg = LlamaConfig::preset(&a.model)?.with_vocab(a.vocab);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let shape = vec![a.batch, a.seq];
-    let batch = Batch {
-        inputs: vec![
-            (
-                "tokens".into(),
-                Tensor::random_ints(shape.clone(), 0..a.vocab as i32, &mut rng),
-            ),
-            (
-                "targets".into(),
-                Tensor::random_ints(shape, 0..a.vocab as i32, &mut rng),
-            ),
-        ],
-    };
-    println!(
-        "{} ({} params), batch {} x {}, {} threads",
-        a.model,
-        human_count(cfg.param_count()),
-        a.batch,
-        a.seq,
-        rayon::current_num_threads()
-    );
-    println!(
-        "{:<12} {:>10} {:>10} {:>12} {:>8}",
-        "variant", "ms/step", "tok/s", "final loss", "ratio"
-    );
-    let mut base = None;
-    for (label, egraph) in [("no e-graph", false), ("e-graph", true)] {
-        let mut backend = cpu_backend(&cfg, &a, egraph)?;
-        backend.step(&batch)?;
-        let t = Instant::now();
-        let mut loss = 0.0;
-        for _ in 0..a.steps.max(1) {
-            loss = backend.step(&batch)?.loss;
-        }
-        let per = t.elapsed() / a.steps.max(1) as u32;
-        let base_ms = *base.get_or_insert(ms(per));
-        println!(
-            "{:<12} {:>10.1} {:>10.0} {:>12.4} {:>8.2}",
-            label,
-            ms(per),
-            (a.batch * a.seq) as f64 / per.as_secs_f64(),
-            loss,
-            base_ms / ms(per)
-        );
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod bench;
+mod bench_cpu;
 mod compile;
 mod data;
 mod gpu;
@@ -31,7 +32,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Plot(a) => plot::run(a),
         Command::Bench(BenchCommand::Ir(a)) => bench::ir(a),
         Command::Bench(BenchCommand::Compile(a)) => bench::compile(a),
-        Command::Bench(BenchCommand::Cpu(a)) => bench::cpu(a),
+        Command::Bench(BenchCommand::Cpu(a)) => bench_cpu::cpu(a),
         Command::Bench(BenchCommand::Gpu(a)) => gpu::bench_gpu(a),
         Command::GpuCheck(a) => gpu::gpu_check(a),
         Command::Sample(a) => sample::run(a),

@@ -178,10 +178,6 @@ impl Arena {
         Ok(())
     }
 
-    /// The f32 elements of `r`.
-    pub fn f32s(&self, r: &BufRef) -> Result<Vec<f32>> {
-        Ok(f32s(&self.bytes[self.range(r)?]))
-    }
 
     /// The floats of `r` (any float dtype) as f64.
     pub fn f64s(&self, r: &BufRef, dtype: DType) -> Result<Vec<f64>> {

@@ -1,5 +1,5 @@
 //! A plan's GEMM descriptor run on the CPU with matrixmultiply, reading and writing the
-//! arena through the descriptor's leading dimensions, batch strides and transposes
+//! arena in place through the descriptor's leading dimensions, batch strides and transposes
 //! exactly as a GPU library would. f32 runs in f32 (`sgemm`); other float types run in
 //! f64 and are rounded to their dtype on the way back.
 
@@ -35,6 +35,15 @@ fn check(g: &GemmDesc) -> Result<()> {
             )));
         }
     }
+    let overlaps = |x: &llc_ir::plan::BufRef| {
+        x.offset < g.c.offset + g.c.bytes && g.c.offset < x.offset + x.bytes
+    };
+    if overlaps(&g.a) || overlaps(&g.b) {
+        return Err(RuntimeError::Plan(format!(
+            "gemm %{}: the result's buffer overlaps an operand's",
+            g.name
+        )));
+    }
     if !g.dtype.is_float() {
         return Err(RuntimeError::Plan(format!(
             "gemm %{} has non-float dtype {}",
@@ -52,13 +61,16 @@ pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
     let (rsb, csb) = strides(g.trans_b, g.ldb);
     let (rsc, csc) = (g.ldc as isize, 1isize);
     if g.dtype == DType::F32 {
-        let a = arena.f32s(&g.a)?;
-        let b = arena.f32s(&g.b)?;
-        let mut c = if g.beta != 0.0 {
-            arena.f32s(&g.c)?
-        } else {
-            vec![0f32; (g.c.bytes / 4) as usize]
-        };
+        // in place on the arena: the operands are read and C accumulated where they live
+        let pa = arena.ptr(&g.a)? as *const f32;
+        let pb = arena.ptr(&g.b)? as *const f32;
+        let pc = arena.ptr(&g.c)? as *mut f32;
+        if [pa as usize, pb as usize, pc as usize].iter().any(|p| p % 4 != 0) {
+            return Err(RuntimeError::Plan(format!(
+                "gemm %{}: an f32 operand is not 4-byte aligned",
+                g.name
+            )));
+        }
         for i in 0..g.batch as usize {
             let (oa, ob, oc) = (
                 i * g.stride_a as usize,
@@ -66,28 +78,28 @@ pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
                 i * g.stride_c as usize,
             );
             // SAFETY: `check` proved every addressed element of A, B and C lies inside
-            // these buffers (the same extents as the arena references).
+            // their buffers, which `ptr` proved lie inside the arena; C does not overlap
+            // A or B (the memory planner gives a GEMM's result its own buffer).
             unsafe {
                 matrixmultiply::sgemm(
                     m,
                     k,
                     n,
                     g.alpha as f32,
-                    a.as_ptr().add(oa),
+                    pa.add(oa),
                     rsa,
                     csa,
-                    b.as_ptr().add(ob),
+                    pb.add(ob),
                     rsb,
                     csb,
                     g.beta as f32,
-                    c.as_mut_ptr().add(oc),
+                    pc.add(oc),
                     rsc,
                     csc,
                 );
             }
         }
-        let t = Tensor::from_f32([c.len()], c)?;
-        return arena.write(&g.c, DType::F32, &t);
+        return Ok(());
     }
     let a = arena.f64s(&g.a, g.dtype)?;
     let b = arena.f64s(&g.b, g.dtype)?;
@@ -124,4 +136,37 @@ pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
     }
     let t = Tensor::from_f64([c.len()], c)?;
     arena.write(&g.c, g.dtype, &t)
+}
+
+/// The f32 GEMM rate of this machine through the library plan GEMMs run on: the best of
+/// `repeat` `n³` products, in GFLOP/s (benchmarks report their share of it).
+pub fn sgemm_peak_gflops(n: usize, repeat: usize) -> f64 {
+    let a: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32 * 0.1).collect();
+    let b: Vec<f32> = (0..n * n).map(|i| (i % 5) as f32 * 0.1).collect();
+    let mut c = vec![0f32; n * n];
+    let mut best = f64::MAX;
+    for _ in 0..repeat.max(1) + 1 {
+        let t = std::time::Instant::now();
+        // SAFETY: three dense n x n matrices with row stride n.
+        unsafe {
+            matrixmultiply::sgemm(
+                n,
+                n,
+                n,
+                1.0,
+                a.as_ptr(),
+                n as isize,
+                1,
+                b.as_ptr(),
+                n as isize,
+                1,
+                0.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    2.0 * (n * n * n) as f64 / best / 1e9
 }

@@ -12,7 +12,7 @@
 //! runtime executes the very same plan.
 
 mod arena;
-mod gemm;
+pub mod gemm;
 mod moves;
 mod native;
 
@@ -40,6 +40,33 @@ pub struct PlanExecutor {
     /// The artifact's native kernels (a CPU target's `kernels.so`); without them every
     /// kernel runs on the interpreter.
     native: Option<NativeKernels>,
+    /// Time per step label, when profiling.
+    profile: Option<Profile>,
+}
+
+/// Where a plan's time goes: wall time and runs per step label (`kernel NAME (class)`,
+/// `gemm MxNxK`, `gather`, …), accumulated over runs.
+#[derive(Clone, Debug, Default)]
+pub struct Profile {
+    /// `(label, seconds, runs)`, in first-seen order.
+    pub rows: Vec<(String, f64, u64)>,
+    index: HashMap<String, usize>,
+}
+
+impl Profile {
+    fn add(&mut self, label: String, secs: f64) {
+        let i = *self.index.entry(label.clone()).or_insert_with(|| {
+            self.rows.push((label, 0.0, 0));
+            self.rows.len() - 1
+        });
+        self.rows[i].1 += secs;
+        self.rows[i].2 += 1;
+    }
+
+    /// Total seconds over every label.
+    pub fn total(&self) -> f64 {
+        self.rows.iter().map(|r| r.1).sum()
+    }
 }
 
 impl PlanExecutor {
@@ -82,6 +109,7 @@ impl PlanExecutor {
             arena,
             precision,
             native: None,
+            profile: None,
         })
     }
 
@@ -171,9 +199,57 @@ impl PlanExecutor {
     /// Run every step of the plan once.
     pub fn run(&mut self) -> Result<()> {
         for i in 0..self.plan.steps.len() {
-            self.run_step(i)?;
+            if self.profile.is_some() {
+                let t = std::time::Instant::now();
+                self.run_step(i)?;
+                let secs = t.elapsed().as_secs_f64();
+                let label = self.step_label(i);
+                if let Some(p) = &mut self.profile {
+                    p.add(label, secs);
+                }
+            } else {
+                self.run_step(i)?;
+            }
         }
         Ok(())
+    }
+
+    /// Start (or stop) timing every step of later runs.
+    pub fn set_profiling(&mut self, on: bool) {
+        self.profile = on.then(Profile::default);
+    }
+
+    /// The time per step label since profiling started.
+    pub fn profile(&self) -> Option<&Profile> {
+        self.profile.as_ref()
+    }
+
+    /// What step `i` is, for profiles: kernels by name and class, GEMMs by shape.
+    pub fn step_label(&self, i: usize) -> String {
+        match &self.plan.steps[i] {
+            Step::Kernel(l) => {
+                let class = self.plan.kernel(&l.kernel).map_or("?", |d| d.class.name());
+                format!("kernel {} ({class})", l.kernel)
+            }
+            Step::Gemm(g) => format!(
+                "gemm {}x{}x{}{}{}",
+                g.m,
+                g.k,
+                g.n,
+                if g.batch > 1 { format!(" x{}", g.batch) } else { String::new() },
+                match (g.trans_a, g.trans_b) {
+                    (false, false) => "",
+                    (true, false) => " (A^T)",
+                    (false, true) => " (B^T)",
+                    (true, true) => " (A^T B^T)",
+                }
+            ),
+            Step::StridedCopy { .. } => "strided copy".into(),
+            Step::Gather { .. } => "gather".into(),
+            Step::ScatterAdd { .. } => "scatter-add".into(),
+            Step::Memset { .. } => "memset".into(),
+            Step::Copy { .. } => "copy".into(),
+        }
     }
 
     /// Run step `i` of the plan alone: a device backend can be compared with this one
