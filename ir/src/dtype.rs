@@ -115,6 +115,12 @@ impl TensorType {
         }
     }
 
+    /// Bytes this tensor occupies when stored densely, or `None` when its element count
+    /// is above [`MAX_ELEMENTS`] (for types read from untrusted files).
+    pub fn checked_size_bytes(&self) -> Option<u64> {
+        checked_numel(&self.shape)?.checked_mul(self.dtype.size_bytes() as u64)
+    }
+
     /// Same dtype, other shape.
     pub fn with_shape(&self, shape: impl Into<Vec<usize>>) -> Self {
         TensorType {

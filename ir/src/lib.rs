@@ -26,6 +26,7 @@ pub use json::{from_json, to_json};
 pub use op::{ArgRole, AttnOperand, BinaryOp, CmpOp, Op, Real, ReduceKind, UnaryOp};
 pub use stats::{FunctionStats, function_stats, human_bytes, human_count};
 pub use text::{
-    parse_function, parse_module, parse_module_unverified, print_function, print_module,
+    parse_function, parse_module, parse_module_bytes, parse_module_unverified, print_function,
+    print_module,
 };
 pub use verify::{SpanMap, verify_function, verify_module};

@@ -408,9 +408,11 @@ impl GemmDesc {
         }
     }
 
-    /// Multiply-adds times two.
+    /// Multiply-adds times two (saturating at `u64::MAX`).
     pub fn flops(&self) -> u64 {
-        2 * self.m * self.n * self.k * self.batch
+        [self.m, self.n, self.k, self.batch]
+            .into_iter()
+            .fold(2u64, u64::saturating_mul)
     }
 }
 
@@ -568,11 +570,41 @@ impl Plan {
     }
 
     /// Check that every reference is in bounds and consistent with its buffer, and that
-    /// every launch names a declared kernel with matching parameter sizes.
+    /// every launch names a declared kernel with matching parameter sizes. All size and
+    /// extent arithmetic is checked: a plan whose numbers overflow `u64` (or whose tensor
+    /// types exceed [`crate::MAX_ELEMENTS`]) is an [`IrError::Plan`] naming the buffer,
+    /// kernel or step and the field, never a panic; after `validate` succeeds, byte sizes
+    /// and extents computed from the plan fit `u64`.
     pub fn validate(&self) -> Result<(), IrError> {
         let bad = |m: String| Err(IrError::Plan(m));
+        if !self.alignment.is_power_of_two() {
+            return bad(format!(
+                "alignment {} is not a power of two",
+                self.alignment
+            ));
+        }
+        let mut region_end = 0u64;
+        for (i, r) in self.regions.iter().enumerate() {
+            let end = r.offset.checked_add(r.bytes);
+            if r.offset < region_end || end.is_none_or(|e| e > self.arena_bytes) {
+                return bad(format!(
+                    "region {i} ({}, {} bytes at {}) overlaps the previous region or lies outside the {}-byte arena",
+                    r.kind.name(),
+                    r.bytes,
+                    r.offset,
+                    self.arena_bytes
+                ));
+            }
+            region_end = end.unwrap_or(u64::MAX);
+        }
         for (i, b) in self.buffers.iter().enumerate() {
-            let want = TensorType::new(b.dtype, b.shape.clone()).size_bytes() as u64;
+            let Some(want) = b.ty().checked_size_bytes() else {
+                return bad(format!(
+                    "buffer {i} %{}: type {} has more than 2^48 elements",
+                    b.name,
+                    b.ty()
+                ));
+            };
             if b.bytes != want {
                 return bad(format!(
                     "buffer {i} %{} is {} bytes but {}{:?} needs {want}",
@@ -635,6 +667,24 @@ impl Plan {
                 && self.arg(u).is_none()
             {
                 return bad(format!("result %{} updates unknown argument %{u}", o.name));
+            }
+        }
+        for k in &self.kernels {
+            if k.num_inputs > k.params.len() {
+                return bad(format!(
+                    "kernel {} has num_inputs {} but only {} parameters",
+                    k.name,
+                    k.num_inputs,
+                    k.params.len()
+                ));
+            }
+            for (j, t) in k.params.iter().chain(&k.scratch).enumerate() {
+                if t.checked_size_bytes().is_none() {
+                    return bad(format!(
+                        "kernel {} parameter {j}: type {t} has more than 2^48 elements",
+                        k.name
+                    ));
+                }
             }
         }
         for (i, s) in self.steps.iter().enumerate() {
@@ -728,26 +778,39 @@ impl Plan {
                             "step {i}: strided copy strides do not match its shape"
                         ));
                     }
-                    let last = |off: u64, strides: &[u64]| {
-                        off + shape
+                    let elem = dtype.size_bytes() as u64;
+                    // Bytes up to and including the last element read or written, or None
+                    // on overflow.
+                    let extent = |off: u64, strides: &[u64]| {
+                        shape
                             .iter()
                             .zip(strides)
-                            .map(|(&n, &st)| n.saturating_sub(1) * st)
-                            .sum::<u64>()
+                            .try_fold(off, |acc, (&n, &st)| {
+                                acc.checked_add(n.saturating_sub(1).checked_mul(st)?)
+                            })?
+                            .checked_add(1)?
+                            .checked_mul(elem)
                     };
-                    let elem = dtype.size_bytes() as u64;
                     if shape.contains(&0) {
                         continue;
                     }
-                    for (what, r, off, st) in [
-                        ("source", src, *src_offset, src_strides),
-                        ("destination", dst, *dst_offset, dst_strides),
+                    for (what, field, r, off, st) in [
+                        ("source", "src", src, *src_offset, src_strides),
+                        ("destination", "dst", dst, *dst_offset, dst_strides),
                     ] {
-                        if (last(off, st) + 1) * elem > r.bytes {
-                            return bad(format!(
-                                "step {i}: strided copy {what} reaches past its {}-byte buffer",
-                                r.bytes
-                            ));
+                        match extent(off, st) {
+                            None => {
+                                return bad(format!(
+                                    "step {i}: strided copy {what} extent overflows u64 ({field}_offset {off}, {field}_strides {st:?}, shape {shape:?})"
+                                ));
+                            }
+                            Some(e) if e > r.bytes => {
+                                return bad(format!(
+                                    "step {i}: strided copy {what} reaches past its {}-byte buffer",
+                                    r.bytes
+                                ));
+                            }
+                            Some(_) => {}
                         }
                     }
                 }
@@ -775,9 +838,19 @@ impl Plan {
                         check_ref(r, &format!("step {i} ({w})"))?;
                     }
                     let elem = dtype.size_bytes() as u64;
-                    if tab.bytes != rows * row_elems * elem
-                        || upd.bytes != count * row_elems * elem
-                        || indices.bytes != count * 4
+                    let bytes = |n: u64, field: &str| {
+                        n.checked_mul(*row_elems)
+                            .and_then(|x| x.checked_mul(elem))
+                            .ok_or_else(|| {
+                                IrError::Plan(format!(
+                                    "step {i}: {field} {n} times row_elems {row_elems} overflows u64"
+                                ))
+                            })
+                    };
+                    let (tab_bytes, upd_bytes) = (bytes(*rows, "rows")?, bytes(*count, "count")?);
+                    if tab.bytes != tab_bytes
+                        || upd.bytes != upd_bytes
+                        || Some(indices.bytes) != count.checked_mul(4)
                     {
                         return bad(format!(
                             "step {i}: a {} of {count} rows of {row_elems} elements from a {rows}-row table does not match its buffers",
@@ -795,16 +868,23 @@ impl Plan {
                         (&g.c, "C", g.m, g.n, g.ldc, g.stride_c),
                     ] {
                         check_ref(r, &format!("step {i} (gemm %{}) operand {w}", g.name))?;
-                        let extent = (g.batch.saturating_sub(1)) * stride
-                            + rows.saturating_sub(1) * ld
-                            + cols;
-                        if ld < cols || extent * elem > r.bytes {
+                        let needed = g
+                            .batch
+                            .saturating_sub(1)
+                            .checked_mul(stride)
+                            .and_then(|x| x.checked_add(rows.saturating_sub(1).checked_mul(ld)?))
+                            .and_then(|x| x.checked_add(cols))
+                            .and_then(|x| x.checked_mul(elem));
+                        let Some(needed) = needed else {
                             return bad(format!(
-                                "step {i} (gemm %{}) operand {w}: {rows}x{cols} with leading dim {ld} and batch stride {stride} over {} batches needs {} bytes, the buffer has {}",
-                                g.name,
-                                g.batch,
-                                extent * elem,
-                                r.bytes
+                                "step {i} (gemm %{}) operand {w}: {rows}x{cols} with leading dim {ld} and batch stride {stride} over {} batches overflows u64",
+                                g.name, g.batch
+                            ));
+                        };
+                        if ld < cols || needed > r.bytes {
+                            return bad(format!(
+                                "step {i} (gemm %{}) operand {w}: {rows}x{cols} with leading dim {ld} and batch stride {stride} over {} batches needs {needed} bytes, the buffer has {}",
+                                g.name, g.batch, r.bytes
                             ));
                         }
                     }

@@ -54,41 +54,73 @@ impl LlamaConfig {
     }
 
     /// Number of trainable scalars; equals the sum of the element counts of
-    /// [`crate::param_names`] (saturating at `u64::MAX` for absurd configs).
+    /// [`crate::param_names`] (saturating at `u64::MAX` for absurd configs; see
+    /// [`LlamaConfig::checked_param_count`]).
     pub fn param_count(&self) -> u64 {
-        let d = self.dim as u64;
-        let hd = self.head_dim() as u64;
-        let q = self.n_heads as u64 * hd;
-        let kv = self.n_kv_heads as u64 * hd;
-        let f = self.ffn_dim as u64;
-        let v = self.vocab_size as u64;
-        let per_layer = d // attention_norm
-            .saturating_add(d.saturating_mul(q)) // wq
-            .saturating_add(2u64.saturating_mul(d).saturating_mul(kv)) // wk, wv
-            .saturating_add(q.saturating_mul(d)) // wo
-            .saturating_add(d) // ffn_norm
-            .saturating_add(3u64.saturating_mul(d).saturating_mul(f)); // w1, w2, w3
-        let heads = if self.tie_embeddings { 1 } else { 2 };
-        (self.n_layers as u64)
-            .saturating_mul(per_layer)
-            .saturating_add(d) // final norm
-            .saturating_add((heads as u64).saturating_mul(v).saturating_mul(d))
+        self.checked_param_count().unwrap_or(u64::MAX)
     }
 
-    /// Check that the hyper-parameters describe a model the builder can construct.
+    /// Number of trainable scalars, or `None` when the count overflows `u64`.
+    pub fn checked_param_count(&self) -> Option<u64> {
+        let d = self.dim as u64;
+        let hd = self.head_dim() as u64;
+        let q = (self.n_heads as u64).checked_mul(hd)?;
+        let kv = (self.n_kv_heads as u64).checked_mul(hd)?;
+        let f = self.ffn_dim as u64;
+        let v = self.vocab_size as u64;
+        let per_layer = [
+            Some(d),                           // attention_norm
+            d.checked_mul(q),                  // wq
+            d.checked_mul(kv)?.checked_mul(2), // wk, wv
+            q.checked_mul(d),                  // wo
+            Some(d),                           // ffn_norm
+            d.checked_mul(f)?.checked_mul(3),  // w1, w2, w3
+        ]
+        .into_iter()
+        .try_fold(0u64, |acc, n| acc.checked_add(n?))?;
+        let heads: u64 = if self.tie_embeddings { 1 } else { 2 };
+        (self.n_layers as u64)
+            .checked_mul(per_layer)?
+            .checked_add(d)? // final norm
+            .checked_add(heads.checked_mul(v)?.checked_mul(d)?)
+    }
+
+    /// Largest `n_layers` [`LlamaConfig::validate`] accepts (released Llamas have at most 126).
+    pub const MAX_LAYERS: usize = 10_000;
+    /// Largest `dim` accepted (released Llamas have at most 16384).
+    pub const MAX_DIM: usize = 1 << 20;
+    /// Largest `ffn_dim` accepted (released Llamas have at most 53248).
+    pub const MAX_FFN_DIM: usize = 1 << 22;
+    /// Largest `vocab_size` accepted (token ids are i32; Llama 3 has 128256).
+    pub const MAX_VOCAB: usize = 1 << 24;
+    /// Largest `max_seq_len` accepted (RoPE position tables are built up to it).
+    pub const MAX_SEQ_LEN: usize = 1 << 24;
+    /// Largest total parameter count accepted (2^48, [`llc_ir::MAX_ELEMENTS`]; Llama 3.1
+    /// 405B has about 2^38.6).
+    pub const MAX_PARAMS: u64 = llc_ir::MAX_ELEMENTS;
+
+    /// Check that the hyper-parameters describe a model the builder can construct. Every
+    /// size is positive and at most its limit ([`Self::MAX_LAYERS`], [`Self::MAX_DIM`],
+    /// [`Self::MAX_FFN_DIM`], [`Self::MAX_VOCAB`], [`Self::MAX_SEQ_LEN`]); `n_heads`
+    /// divides `dim` with an even head dim (RoPE rotates pairs); `n_kv_heads` divides
+    /// `n_heads`; the total parameter count is at most [`Self::MAX_PARAMS`], so no size
+    /// computed from a validated config overflows. Each error names the offending field.
     pub fn validate(&self) -> Result<(), ModelError> {
         let bad = |field: &'static str, msg: String| Err(ModelError::InvalidConfig { field, msg });
-        for (field, value) in [
-            ("dim", self.dim),
-            ("n_layers", self.n_layers),
-            ("n_heads", self.n_heads),
-            ("n_kv_heads", self.n_kv_heads),
-            ("ffn_dim", self.ffn_dim),
-            ("vocab_size", self.vocab_size),
-            ("max_seq_len", self.max_seq_len),
+        for (field, value, limit) in [
+            ("dim", self.dim, Self::MAX_DIM),
+            ("n_layers", self.n_layers, Self::MAX_LAYERS),
+            ("n_heads", self.n_heads, Self::MAX_DIM),
+            ("n_kv_heads", self.n_kv_heads, Self::MAX_DIM),
+            ("ffn_dim", self.ffn_dim, Self::MAX_FFN_DIM),
+            ("vocab_size", self.vocab_size, Self::MAX_VOCAB),
+            ("max_seq_len", self.max_seq_len, Self::MAX_SEQ_LEN),
         ] {
             if value == 0 {
                 return bad(field, "must be positive, got 0".into());
+            }
+            if value > limit {
+                return bad(field, format!("{value} is above the limit {limit}"));
             }
         }
         if !self.dim.is_multiple_of(self.n_heads) {
@@ -117,12 +149,6 @@ impl LlamaConfig {
                 ),
             );
         }
-        if self.vocab_size > i32::MAX as usize {
-            return bad(
-                "vocab_size",
-                format!("{} does not fit i32 token ids", self.vocab_size),
-            );
-        }
         if !(self.norm_eps.is_finite() && self.norm_eps > 0.0) {
             return bad(
                 "norm_eps",
@@ -135,12 +161,20 @@ impl LlamaConfig {
                 format!("must be finite and positive, got {}", self.rope_theta),
             );
         }
-        for (name, shape) in crate::params::param_names(self) {
-            if llc_ir::dtype::checked_numel(&shape).is_none() {
-                return Err(ModelError::InvalidConfig {
-                    field: "dim",
-                    msg: format!("parameter {name} {shape:?} has more than 2^48 elements"),
-                });
+        match self.checked_param_count() {
+            Some(n) if n <= Self::MAX_PARAMS => {}
+            n => {
+                return bad(
+                    "n_layers",
+                    format!(
+                        "{} layers of dim {}, ffn_dim {} and vocab_size {} give {} parameters, above the limit 2^48",
+                        self.n_layers,
+                        self.dim,
+                        self.ffn_dim,
+                        self.vocab_size,
+                        n.map_or("more than 2^64".to_string(), |n| n.to_string())
+                    ),
+                );
             }
         }
         Ok(())

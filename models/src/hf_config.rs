@@ -207,7 +207,7 @@ impl LlamaConfig {
             tie_embeddings: bool_field(obj, "tie_word_embeddings")?.unwrap_or(false),
         };
         if let Some(hd) = positive_int(obj, "head_dim")?
-            && hd * n_heads != dim
+            && hd.checked_mul(n_heads) != Some(dim)
         {
             return Err(field_err(
                 "head_dim",

@@ -6,13 +6,15 @@ use crate::config::LlamaConfig;
 
 /// Every trainable tensor of `cfg` as `(name, shape)`, in argument order: the token
 /// embedding, then per layer `attention_norm, wq, wk, wv, wo, ffn_norm, w1, w2, w3`, then
-/// the final `norm` and (unless embeddings are tied) the LM head `output`.
+/// the final `norm` and (unless embeddings are tied) the LM head `output`. Meant for a
+/// config that passed [`LlamaConfig::validate`] (which bounds `n_layers`); for another
+/// it never overflows, but lists every layer it names.
 pub fn param_names(cfg: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
     let d = cfg.dim;
     let q = cfg.n_heads * cfg.head_dim();
     let kv = cfg.n_kv_heads * cfg.head_dim();
     let f = cfg.ffn_dim;
-    let mut v = Vec::with_capacity(3 + 9 * cfg.n_layers);
+    let mut v = Vec::with_capacity(3 + 9 * cfg.n_layers.min(LlamaConfig::MAX_LAYERS));
     v.push(("tok_embeddings.weight".to_string(), vec![cfg.vocab_size, d]));
     for i in 0..cfg.n_layers {
         let p = format!("layers.{i}");

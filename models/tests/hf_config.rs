@@ -328,3 +328,94 @@ fn malformed_json_reports_line_and_column() {
     let e = LlamaConfig::from_hf_config_json("[1, 2]").unwrap_err();
     assert!(e.to_string().contains("object"), "{e}");
 }
+
+#[test]
+fn absurd_sizes_are_rejected_naming_the_field() {
+    // Each of these panicked or overflowed before sizes were bounded and checked.
+    let cases = [
+        // 10^17 layers: `param_names` preallocated 9 * 10^17 entries (capacity overflow).
+        (
+            with_field("num_hidden_layers", "100000000000000000"),
+            "num_hidden_layers",
+            "above the limit 10000",
+        ),
+        (
+            with_field("num_hidden_layers", "1e17"),
+            "num_hidden_layers",
+            "positive integer",
+        ),
+        // 9 * n_layers overflows usize.
+        (
+            with_field("num_hidden_layers", &u64::MAX.to_string()),
+            "num_hidden_layers",
+            "above the limit",
+        ),
+        // head_dim * num_attention_heads overflows usize.
+        (
+            with_field("head_dim", &(u64::MAX / 2).to_string()),
+            "head_dim",
+            "differs",
+        ),
+        (
+            with_field("hidden_size", &(1u64 << 40).to_string()),
+            "hidden_size",
+            "above the limit 1048576",
+        ),
+        (
+            with_field("intermediate_size", &(1u64 << 40).to_string()),
+            "intermediate_size",
+            "above the limit",
+        ),
+        (
+            with_field("vocab_size", &(1u64 << 25).to_string()),
+            "vocab_size",
+            "above the limit 16777216",
+        ),
+        (
+            with_field("max_position_embeddings", &u64::MAX.to_string()),
+            "max_position_embeddings",
+            "above the limit",
+        ),
+        (
+            with_field("num_key_value_heads", &u64::MAX.to_string()),
+            "num_key_value_heads",
+            "above the limit",
+        ),
+        // Every size within its limit, but together more than 2^48 parameters.
+        (
+            with_fields(&[
+                ("num_hidden_layers", "10000"),
+                ("hidden_size", "1048576"),
+                ("num_attention_heads", "1024"),
+                ("num_key_value_heads", "1024"),
+                ("intermediate_size", "4194304"),
+            ]),
+            "num_hidden_layers",
+            "parameters, above the limit 2^48",
+        ),
+    ];
+    for (text, field, mentions) in cases {
+        let (got, msg) = field_error(&text);
+        assert_eq!(got, field, "{msg}");
+        assert!(msg.contains(mentions), "{msg}");
+    }
+}
+
+/// The 7B config with each `(key, JSON value)` set.
+fn with_fields(fields: &[(&str, &str)]) -> String {
+    let mut v: Value = serde_json::from_str(LLAMA2_7B_HF).unwrap();
+    for (key, value) in fields {
+        v[*key] = serde_json::from_str(value).unwrap();
+    }
+    v.to_string()
+}
+
+#[test]
+fn a_config_at_the_limits_is_accepted() {
+    let mut cfg = LlamaConfig::preset("llama2-15m").unwrap();
+    cfg.n_layers = LlamaConfig::MAX_LAYERS;
+    cfg.vocab_size = LlamaConfig::MAX_VOCAB;
+    cfg.max_seq_len = LlamaConfig::MAX_SEQ_LEN;
+    cfg.validate().unwrap();
+    assert!(cfg.checked_param_count().unwrap() < LlamaConfig::MAX_PARAMS);
+}

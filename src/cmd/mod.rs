@@ -78,7 +78,6 @@ pub fn load_config(spec: &ModelSpec) -> Result<LlamaConfig> {
 
 /// Read and verify a `.ir` file, with errors that name the file and line:column.
 pub fn read_module(path: &std::path::Path) -> Result<llc_ir::Module> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    llc_ir::parse_module(&text).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    llc_ir::parse_module_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))
 }

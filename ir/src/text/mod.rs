@@ -106,6 +106,32 @@ pub fn parse_module(src: &str) -> Result<Module> {
     Ok(m)
 }
 
+/// Parse and verify a module from raw file bytes: like [`parse_module`], but bytes that
+/// are not UTF-8 give an [`IrError::Parse`] `invalid UTF-8` at the line and column
+/// (1-based, columns counting characters) of the first invalid byte, so a tool can print
+/// `file:line:col: invalid UTF-8`.
+pub fn parse_module_bytes(bytes: &[u8]) -> Result<Module> {
+    parse_module(utf8(bytes)?)
+}
+
+/// `bytes` as text, or an `invalid UTF-8` error located at the first invalid byte.
+fn utf8(bytes: &[u8]) -> Result<&str> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        // The prefix before `valid_up_to` is valid UTF-8 by definition.
+        let good = std::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or_default();
+        let line_start = good.rfind('\n').map_or(0, |i| i + 1);
+        let line = good.matches('\n').count() + 1;
+        let col = good[line_start..].chars().count() + 1;
+        IrError::Parse {
+            span: crate::error::Span {
+                line: u32::try_from(line).unwrap_or(u32::MAX),
+                col: u32::try_from(col).unwrap_or(u32::MAX),
+            },
+            msg: "invalid UTF-8".into(),
+        }
+    })
+}
+
 /// Parse without verifying, returning where each function's values are defined (one
 /// [`SpanMap`] per function, in order) so a caller can verify later and still point into
 /// the text, or inspect a module the verifier would reject.
