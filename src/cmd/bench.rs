@@ -3,15 +3,12 @@
 //! made as ratios within one run.
 
 use super::compile::{egraph_options, optimizer_config};
-use crate::cli::{BenchCpuArgs, BenchModelsArgs, EGraphArgs, OptimizerArgs};
-use anyhow::{Context, Result};
+use crate::cli::{BenchModelsArgs, EGraphArgs, OptimizerArgs};
+use anyhow::Result;
 use clap::Parser;
 use llc_ir::{Module, human_count};
 use llc_models::{BuildOptions, LlamaConfig, build_forward};
 use llc_passes::{AutodiffOptions, Pipeline, PipelineHooks};
-use llc_runtime::train::{Batch, CpuBackend, StepBackend};
-use llc_runtime::{Precision, Tensor, init};
-use rand::SeedableRng;
 use std::time::{Duration, Instant};
 
 fn ms(d: Duration) -> f64 {

@@ -209,7 +209,10 @@ pub fn cpu(a: BenchCpuArgs) -> Result<()> {
             "| {:<34} | {:>9} | {:>9} | {:>8} | {:>7} | {:>14} | {:>9} |",
             "variant", "ms/step", "tokens/s", "GFLOP/s", "% peak", "vs torch.comp.", "loss"
         );
-        println!("|{:-<36}|{:->11}|{:->11}|{:->10}|{:->9}|{:->16}|{:->11}|", "", "", "", "", "", "", "");
+        println!(
+            "|{:-<36}|{:->11}|{:->11}|{:->10}|{:->9}|{:->16}|{:->11}|",
+            "", "", "", "", "", "", ""
+        );
         let mut json_rows = Vec::new();
         for r in &rows {
             let gflops = flops / (r.ms / 1e3) / 1e9;
@@ -269,7 +272,10 @@ fn print_profile(plan: &mut PlanBackend, data: &Batch) -> Result<()> {
     println!(
         "\nprofile: {total:.1} ms/step in plan steps of {wall:.1} ms/step wall (the rest: inputs and results)"
     );
-    println!("| {:<60} | {:>6} | {:>9} | {:>6} |", "step", "runs", "ms/step", "share");
+    println!(
+        "| {:<60} | {:>6} | {:>9} | {:>6} |",
+        "step", "runs", "ms/step", "share"
+    );
     let mut by_kind: Vec<(String, f64)> = Vec::new();
     for (label, secs, n) in &rows {
         let ms = secs * 1e3 / runs as f64;
@@ -289,7 +295,13 @@ fn print_profile(plan: &mut PlanBackend, data: &Batch) -> Result<()> {
         }
     }
     for (kind, ms) in by_kind {
-        println!("| {:<60} | {:>6} | {:>9.2} | {:>5.1}% |", format!("all {kind} steps"), "", ms, 100.0 * ms / total);
+        println!(
+            "| {:<60} | {:>6} | {:>9.2} | {:>5.1}% |",
+            format!("all {kind} steps"),
+            "",
+            ms,
+            100.0 * ms / total
+        );
     }
     Ok(())
 }

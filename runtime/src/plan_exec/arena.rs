@@ -178,7 +178,6 @@ impl Arena {
         Ok(())
     }
 
-
     /// The floats of `r` (any float dtype) as f64.
     pub fn f64s(&self, r: &BufRef, dtype: DType) -> Result<Vec<f64>> {
         let n = r.bytes as usize / dtype.size_bytes().max(1);

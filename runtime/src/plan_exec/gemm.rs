@@ -65,7 +65,10 @@ pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
         let pa = arena.ptr(&g.a)? as *const f32;
         let pb = arena.ptr(&g.b)? as *const f32;
         let pc = arena.ptr(&g.c)? as *mut f32;
-        if [pa as usize, pb as usize, pc as usize].iter().any(|p| p % 4 != 0) {
+        if [pa as usize, pb as usize, pc as usize]
+            .iter()
+            .any(|p| p % 4 != 0)
+        {
             return Err(RuntimeError::Plan(format!(
                 "gemm %{}: an f32 operand is not 4-byte aligned",
                 g.name

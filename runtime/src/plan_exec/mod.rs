@@ -236,7 +236,11 @@ impl PlanExecutor {
                 g.m,
                 g.k,
                 g.n,
-                if g.batch > 1 { format!(" x{}", g.batch) } else { String::new() },
+                if g.batch > 1 {
+                    format!(" x{}", g.batch)
+                } else {
+                    String::new()
+                },
                 match (g.trans_a, g.trans_b) {
                     (false, false) => "",
                     (true, false) => " (A^T)",
