@@ -6,7 +6,8 @@ Model: token embedding, L pre-norm decoder layers (RMSNorm eps 1e-5, rotary embe
 theta 10000, grouped-query attention through scaled_dot_product_attention with a causal
 mask, SwiGLU feed-forward), final RMSNorm, LM head (tied to the embedding for the
 llama2.c-style 110M config, as llc-train's preset is), mean cross-entropy.
-Step: bf16 autocast forward and backward (fp32 master weights), global gradient-norm
+Step: bf16 autocast forward and backward (fp32 master weights; `--precision f32` for plain
+f32, as the CPU benchmark compares), global gradient-norm
 clipping at 1.0, fused AdamW (beta 0.9/0.95, eps 1e-5, weight decay 0.1 on matrices only),
 warmup + cosine learning rate. Modes: eager, and torch.compile of the model.
 
@@ -178,9 +179,16 @@ def run_one(torch, name, mode, args, device):
     ]
     amp_dtype = torch.bfloat16
 
+    import contextlib
+
+    def precision_ctx():
+        if args.precision == "f32":
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=device.type, dtype=amp_dtype)
+
     def step(i):
         tokens, targets = batches[i % 2]
-        with torch.autocast(device_type=device.type, dtype=amp_dtype):
+        with precision_ctx():
             loss = fwd(tokens, targets)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -222,7 +230,7 @@ def run_one(torch, name, mode, args, device):
         "mode": mode,
         "device": torch.cuda.get_device_name() if cuda else "cpu",
         "torch": torch.__version__,
-        "precision": "bf16 autocast, fp32 master weights",
+        "precision": "f32" if args.precision == "f32" else "bf16 autocast, fp32 master weights",
         "params": params_total,
         "params_matmul": params_matmul,
         "layers": layers,
@@ -248,15 +256,32 @@ def run_one(torch, name, mode, args, device):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", action="append", choices=sorted(CONFIGS), help="repeatable; default 110m and tinyllama")
+    ap.add_argument("--config", action="append", choices=sorted(CONFIGS) + ["custom"], help="repeatable; default 110m and tinyllama")
     ap.add_argument("--mode", action="append", choices=["eager", "compile"], help="repeatable; default both")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--json", help="also write the results here")
     ap.add_argument("--deadline", type=float, default=0.0, help="skip runs that would start after this many seconds")
+    ap.add_argument("--precision", choices=["bf16", "f32"], default="bf16", help="bf16 autocast (default) or plain f32")
+    ap.add_argument(
+        "--custom",
+        help="a config as dim,layers,heads,kv_heads,ffn,vocab,tied(0/1),batch,seq (runs as config 'custom')",
+    )
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: its default)")
     args = ap.parse_args(argv)
     import torch
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    if args.custom:
+        v = [int(x) for x in args.custom.split(",")]
+        if len(v) != 9:
+            print("torch_reference: --custom needs 9 comma-separated integers", file=sys.stderr)
+            return 2
+        v[6] = bool(v[6])
+        CONFIGS["custom"] = tuple(v)
+        args.config = ["custom"]
 
     if args.device == "cuda" and not torch.cuda.is_available():
         print("torch_reference: no CUDA device visible to PyTorch", file=sys.stderr)

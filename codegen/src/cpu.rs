@@ -151,7 +151,7 @@ pub fn run_on_cpu(f: &Function, args: &[HostData]) -> Result<Vec<HostData>> {
             args.len()
         )));
     }
-    let plan = crate::plan_kernel(&f.name, f)?;
+    let plan = crate::plan_kernel(&f.name, f, Flavor::Cpu)?;
     let (compiled, texts) = crate::emit_kernel(&f.name, &plan, Flavor::Cpu, &mut HashSet::new())?;
     let text = module_text(&texts, Flavor::Cpu, crate::Target::default());
     if let Ok(dir) = std::env::var("LLC_DUMP_CPU") {

@@ -98,20 +98,20 @@ use plan::Plan;
 use std::collections::{HashMap, HashSet};
 
 /// Verify, decompose and plan one kernel.
-fn plan_kernel(name: &str, f: &Function) -> Result<Plan> {
+fn plan_kernel(name: &str, f: &Function, flavor: Flavor) -> Result<Plan> {
     llc_ir::verify_function(f, &Default::default()).map_err(|source| CodegenError::InvalidIr {
         kernel: name.to_string(),
         source,
     })?;
     let d = decompose::decompose(f)?;
-    plan::plan(name, &d)
+    plan::plan(name, &d, flavor.lanes())
 }
 
 /// Which strategy compiles `f`, or why none does (the message names the value and the
 /// rule it breaks). The partitioner calls this to keep kernels within what codegen can
 /// do; it runs everything up to (not including) MLIR, so a kernel it accepts compiles.
 pub fn supports(f: &Function) -> Result<KernelClass> {
-    let plan = plan_kernel(&f.name, f)?;
+    let plan = plan_kernel(&f.name, f, Flavor::Gpu)?;
     for (i, stage) in plan.stages.iter().enumerate() {
         emit_stage(stage, &format!("check_{i}"), &f.name, Flavor::Gpu)?;
     }
@@ -209,7 +209,7 @@ pub fn compile_kernels(kernels: &[KernelSpec], target: Target) -> Result<Compile
             });
             continue;
         }
-        let plan = plan_kernel(&spec.name, spec.func)?;
+        let plan = plan_kernel(&spec.name, spec.func, flavor)?;
         let (k, t) = emit_kernel(&spec.name, &plan, flavor, &mut taken)?;
         texts.extend(t);
         distinct.insert(canon, k.clone());

@@ -228,6 +228,9 @@ pub(crate) fn compile(
         }
     })?;
     let (obj, triple, llvm_ir) = object;
+    if let Ok(dir) = std::env::var("LLC_DUMP_NATIVE") {
+        let _ = std::fs::write(format!("{dir}/kernels.ll"), &llvm_ir);
+    }
     let library = link_shared(&obj)?;
     Ok(NativeModule {
         code: NativeCode {

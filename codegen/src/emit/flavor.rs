@@ -26,6 +26,27 @@ pub enum Flavor {
     Cpu,
 }
 
+impl Flavor {
+    /// The widest group of consecutive elements one thread step handles: one 16-byte
+    /// access on a GPU, one 512-bit vector on a CPU.
+    pub(crate) fn lanes(self) -> usize {
+        match self {
+            Flavor::Gpu => 4,
+            Flavor::Cpu => 16,
+        }
+    }
+
+    /// The alignment a vector access of `bytes` may claim: the vector's size on a GPU
+    /// (buffers are 16-byte aligned and vectors at most 16 bytes), the element's on a CPU
+    /// (unaligned vector loads are cheap there, and views are only element-aligned).
+    pub(crate) fn vector_alignment(self, bytes: usize, elem: usize) -> usize {
+        match self {
+            Flavor::Gpu => bytes,
+            Flavor::Cpu => elem,
+        }
+    }
+}
+
 /// A launch dimension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Dim {

@@ -44,7 +44,7 @@ pub(crate) struct Kernel<'a> {
     pub entry: String,
     /// Name of the kernel spec, for errors.
     pub kernel: String,
-    /// Consecutive elements a thread handles per step (1 or 4).
+    /// Consecutive elements a thread handles per step (1, 4, 8 or 16; see `Flavor::lanes`).
     pub width: usize,
     pub params: Vec<Buf>,
     args: HashMap<NodeId, usize>,
@@ -242,7 +242,9 @@ impl<'a> Kernel<'a> {
                 None => {
                     let i = self.index(&base)?;
                     let name = self.w.fresh();
-                    let align = w as usize * buf.storage.bytes();
+                    let align = self
+                        .flavor
+                        .vector_alignment(w as usize * buf.storage.bytes(), buf.storage.bytes());
                     self.w.line(&format!(
                         "{name} = vector.load {}[{}] {{alignment = {align}}} : {}, {vt}",
                         buf.name,
@@ -299,7 +301,9 @@ impl<'a> Kernel<'a> {
             "{vec} = vector.from_elements {} : {vt}",
             names.join(", ")
         ));
-        let align = raw.len() * buf.storage.bytes();
+        let align = self
+            .flavor
+            .vector_alignment(raw.len() * buf.storage.bytes(), buf.storage.bytes());
         self.w.line(&format!(
             "vector.store {vec}, {}[{}] {{alignment = {align}}} : {}, {vt}",
             buf.name,

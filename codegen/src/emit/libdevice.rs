@@ -17,8 +17,15 @@
 //! | `pow` | `ex2(b · lg2\|a\|)`, sign for odd integer `b` | relative error ~`\|b·log2 a\|·2^-22` |
 //! | `abs` | `fabs` | exact |
 //!
-//! The CPU flavor uses the same definitions with each NVVM approximation replaced by the
-//! exact LLVM intrinsic, so the CPU check exercises the reductions around them.
+//! The CPU flavor uses the same definitions with the NVVM approximations replaced by code
+//! that LLVM inlines and vectorizes (a libm call in a loop would stop the vectorizer):
+//!
+//! | function | CPU method | accuracy |
+//! |---|---|---|
+//! | `exp2` (and `exp`, `pow`, `tanh` through it) | `2^j · p(f)`, `j = round(x)`, `f ∈ [−½, ½]`, Cephes' degree-6 polynomial | ~2 ulp; 0 below −150, ∞ above 128 |
+//! | `sin`, `cos` | reduction by a 3-part `π/2` to `[−π/4, π/4]`, Cephes' polynomials, quadrant select | ~2 ulp for \|x\| up to ~8192 |
+//! | `log` | LLVM's `log2` (a libm call) | correctly rounded |
+//! | `rsqrt` | `1 / sqrt` | correctly rounded twice |
 
 use crate::emit::flavor::Flavor;
 use std::fmt::Write as _;
@@ -100,6 +107,14 @@ pub(crate) fn definitions(used: &[MathFn], flavor: Flavor, indent: usize) -> Str
     all.sort_unstable();
     let pad = "  ".repeat(indent);
     let mut s = String::new();
+    let needs_exp2 = all
+        .iter()
+        .any(|f| matches!(f, MathFn::Exp | MathFn::Exp2 | MathFn::Pow));
+    if flavor == Flavor::Cpu && needs_exp2 {
+        for line in cpu_exp2_definition().lines() {
+            let _ = writeln!(s, "{pad}{line}");
+        }
+    }
     for f in all {
         for line in definition(f, flavor).lines() {
             let _ = writeln!(s, "{pad}{line}");
@@ -118,7 +133,127 @@ fn prim(flavor: Flavor, nvvm: &str, exact: &str, x: &str) -> String {
 }
 
 fn ex2(flavor: Flavor, x: &str) -> String {
-    prim(flavor, "llvm.nvvm.ex2.approx.ftz.f", "exp2", x)
+    match flavor {
+        Flavor::Gpu => prim(flavor, "llvm.nvvm.ex2.approx.ftz.f", "exp2", x),
+        Flavor::Cpu => format!("llvm.call @{CPU_EXP2}({x}) : (f32) -> f32"),
+    }
+}
+
+/// The CPU flavor's vectorizable `2^x`, defined once per module that needs it.
+const CPU_EXP2: &str = "__llc_exp2f";
+
+/// `2^x` on the CPU: clamp to [−150, 128], split `x = j + f` with `f ∈ [−½, ½]`,
+/// `2^f ≈ 1 + f·p(f)` (Cephes exp2f), and scale by `2^j` in two exact steps so that
+/// results down to the subnormals and up to ∞ come out right.
+fn cpu_exp2_definition() -> String {
+    let k = |name: &str, hex: &str| format!("  {name} = llvm.mlir.constant({hex} : f32) : f32\n");
+    let mut s = format!("llvm.func internal @{CPU_EXP2}(%x: f32) -> f32 {{\n");
+    for (n, h) in [
+        ("%lo", "0xC3160000"),
+        ("%hi", "0x43000000"),
+        ("%p0", "0x3920FDDE"),
+        ("%p1", "0x3AAF9F29"),
+        ("%p2", "0x3C1D96A6"),
+        ("%p3", "0x3D635774"),
+        ("%p4", "0x3E75FDEE"),
+        ("%p5", "0x3F317218"),
+        ("%one", "0x3F800000"),
+    ] {
+        s.push_str(&k(n, h));
+    }
+    s.push_str(
+        "  %c = llvm.intr.maxnum(%x, %lo) : (f32, f32) -> f32
+  %cc = llvm.intr.minnum(%c, %hi) : (f32, f32) -> f32
+  %j = llvm.intr.roundeven(%cc) : (f32) -> f32
+  %f = llvm.fsub %cc, %j : f32
+  %q1 = llvm.intr.fma(%p0, %f, %p1) : (f32, f32, f32) -> f32
+  %q2 = llvm.intr.fma(%q1, %f, %p2) : (f32, f32, f32) -> f32
+  %q3 = llvm.intr.fma(%q2, %f, %p3) : (f32, f32, f32) -> f32
+  %q4 = llvm.intr.fma(%q3, %f, %p4) : (f32, f32, f32) -> f32
+  %q5 = llvm.intr.fma(%q4, %f, %p5) : (f32, f32, f32) -> f32
+  %e = llvm.intr.fma(%f, %q5, %one) : (f32, f32, f32) -> f32
+  %ji = llvm.fptosi %j : f32 to i32
+  %i1 = llvm.mlir.constant(1 : i32) : i32
+  %bias = llvm.mlir.constant(127 : i32) : i32
+  %sh = llvm.mlir.constant(23 : i32) : i32
+  %h1 = llvm.ashr %ji, %i1 : i32
+  %h2 = llvm.sub %ji, %h1 : i32
+  %b1 = llvm.add %h1, %bias : i32
+  %b2 = llvm.add %h2, %bias : i32
+  %e1 = llvm.shl %b1, %sh : i32
+  %e2 = llvm.shl %b2, %sh : i32
+  %s1 = llvm.bitcast %e1 : i32 to f32
+  %s2 = llvm.bitcast %e2 : i32 to f32
+  %r1 = llvm.fmul %e, %s1 : f32
+  %r = llvm.fmul %r1, %s2 : f32
+  llvm.return %r : f32
+}
+",
+    );
+    s
+}
+
+/// `sin` or `cos` on the CPU: `x = k·π/2 + r` (3-part `π/2`), Cephes' sinf/cosf
+/// polynomials on `r ∈ [−π/4, π/4]`, the quadrant `k mod 4` choosing and signing them.
+fn cpu_sincos_definition(f: MathFn) -> String {
+    let k = |name: &str, hex: &str| format!("  {name} = llvm.mlir.constant({hex} : f32) : f32\n");
+    let mut s = format!("llvm.func internal @{}(%x: f32) -> f32 {{\n", f.symbol());
+    for (n, h) in [
+        ("%twoopi", "0x3F22F983"),
+        ("%nhi", "0xBFC90000"),
+        ("%nmid", "0xB9FDA000"),
+        ("%nlo", "0xB3A22169"),
+        ("%s1", "0xB94CA1F9"),
+        ("%s2", "0x3C08839E"),
+        ("%s3", "0xBE2AAAA3"),
+        ("%c1", "0x37CCF5CE"),
+        ("%c2", "0xBAB6061A"),
+        ("%c3", "0x3D2AAAA5"),
+        ("%mhalf", "0xBF000000"),
+        ("%one", "0x3F800000"),
+    ] {
+        s.push_str(&k(n, h));
+    }
+    // sin: quadrant q picks (sin r, cos r, -sin r, -cos r); cos: (cos r, -sin r, -cos r, sin r)
+    let (odd_pick, even_pick, flip) = if f == MathFn::Sin {
+        ("%cs", "%sn", "%q")
+    } else {
+        ("%sn", "%cs", "%q1")
+    };
+    s.push_str(&format!(
+        "  %t = llvm.fmul %x, %twoopi : f32
+  %k = llvm.intr.roundeven(%t) : (f32) -> f32
+  %r1 = llvm.intr.fma(%k, %nhi, %x) : (f32, f32, f32) -> f32
+  %r2 = llvm.intr.fma(%k, %nmid, %r1) : (f32, f32, f32) -> f32
+  %r = llvm.intr.fma(%k, %nlo, %r2) : (f32, f32, f32) -> f32
+  %z = llvm.fmul %r, %r : f32
+  %sp1 = llvm.intr.fma(%s1, %z, %s2) : (f32, f32, f32) -> f32
+  %sp = llvm.intr.fma(%sp1, %z, %s3) : (f32, f32, f32) -> f32
+  %rz = llvm.fmul %r, %z : f32
+  %sn = llvm.intr.fma(%rz, %sp, %r) : (f32, f32, f32) -> f32
+  %cp1 = llvm.intr.fma(%c1, %z, %c2) : (f32, f32, f32) -> f32
+  %cp = llvm.intr.fma(%cp1, %z, %c3) : (f32, f32, f32) -> f32
+  %zz = llvm.fmul %z, %z : f32
+  %ct = llvm.intr.fma(%z, %mhalf, %one) : (f32, f32, f32) -> f32
+  %cs = llvm.intr.fma(%zz, %cp, %ct) : (f32, f32, f32) -> f32
+  %ki = llvm.fptosi %k : f32 to i32
+  %i1 = llvm.mlir.constant(1 : i32) : i32
+  %i2 = llvm.mlir.constant(2 : i32) : i32
+  %i0 = llvm.mlir.constant(0 : i32) : i32
+  %q = llvm.and %ki, %i2 : i32
+  %kp1 = llvm.add %ki, %i1 : i32
+  %q1 = llvm.and %kp1, %i2 : i32
+  %oddb = llvm.and %ki, %i1 : i32
+  %odd = llvm.icmp \"ne\" %oddb, %i0 : i32
+  %base = llvm.select %odd, {odd_pick}, {even_pick} : i1, f32
+  %neg = llvm.fneg %base : f32
+  %flip = llvm.icmp \"ne\" {flip}, %i0 : i32
+  %res = llvm.select %flip, %neg, %base : i1, f32
+  llvm.return %res : f32
+}}
+"
+    ));
+    s
 }
 
 fn lg2(flavor: Flavor, x: &str) -> String {
@@ -131,6 +266,9 @@ fn lg2(flavor: Flavor, x: &str) -> String {
 const NVVM_ILLEGAL: [&str; 4] = ["sqrt", "fabs", "roundeven", "copysign"];
 
 fn definition(f: MathFn, flavor: Flavor) -> String {
+    if flavor == Flavor::Cpu && matches!(f, MathFn::Sin | MathFn::Cos) {
+        return cpu_sincos_definition(f);
+    }
     let text = definition_text(f, flavor);
     match flavor {
         Flavor::Cpu => text,

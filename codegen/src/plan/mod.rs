@@ -92,11 +92,12 @@ const FEW_ROWS: usize = 128;
 const LONG_ROW: usize = 32 * 1024;
 
 /// Plan the kernel `d` (already decomposed). `kernel` names it in errors.
-pub(crate) fn plan(kernel: &str, d: &Function) -> Result<Plan> {
+pub(crate) fn plan(kernel: &str, d: &Function, lanes: usize) -> Result<Plan> {
     check::check_ops(kernel, d)?;
     let mut p = Planner {
         kernel,
         d,
+        lanes,
         stages: Vec::new(),
         scratch: Vec::new(),
         materialized: HashMap::new(),
@@ -166,12 +167,23 @@ enum GroupKey {
 pub(super) struct Planner<'a> {
     kernel: &'a str,
     d: &'a Function,
+    /// Widest group of consecutive elements a thread step may take (4 on a GPU: one
+    /// 16-byte access; 16 on a CPU: one 512-bit vector).
+    lanes: usize,
     stages: Vec<Stage>,
     scratch: Vec<TensorType>,
     materialized: HashMap<NodeId, usize>,
 }
 
 impl Planner<'_> {
+    /// The widest group (`lanes`, then 8, then 4) that divides `n`, else 1.
+    fn width(&self, n: usize) -> usize {
+        [self.lanes, 8, 4]
+            .into_iter()
+            .find(|&w| w <= self.lanes && n.is_multiple_of(w))
+            .unwrap_or(1)
+    }
+
     fn unsupported(&self, msg: String) -> CodegenError {
         CodegenError::Unsupported {
             kernel: self.kernel.to_string(),
@@ -227,7 +239,7 @@ impl Planner<'_> {
         let top = self.top_reductions(&roots);
         if top.is_empty() {
             let n = self.same_numel(&roots, None)?;
-            let width = if n.is_multiple_of(4) { 4 } else { 1 };
+            let width = self.width(n);
             let (func, params) = self.extract(targets, &HashMap::new())?;
             self.stages.push(Stage {
                 func,
@@ -328,7 +340,7 @@ impl Planner<'_> {
         }
         let subst = self.scratch_substs();
         let (func, params) = self.extract(targets, &subst)?;
-        let width = if cols.is_multiple_of(4) { 4 } else { 1 };
+        let width = self.width(cols);
         self.stages.push(Stage {
             func,
             strategy: Strategy::Row { rows, cols, width },
@@ -369,8 +381,8 @@ impl Planner<'_> {
 
         let last = shape.len() - 1;
         let columns = out >= 32 && axes.iter().copied().eq(0..axes.len());
-        let width = if !columns && axes.contains(&last) && shape[last].is_multiple_of(4) {
-            4
+        let width = if !columns && axes.contains(&last) {
+            self.width(shape[last])
         } else {
             1
         };
@@ -427,7 +439,7 @@ impl Planner<'_> {
             params: pparams,
         });
         let (func, params) = self.extract(targets, &subst)?;
-        let width = if chunks.is_multiple_of(4) { 4 } else { 1 };
+        let width = self.width(chunks);
         self.stages.push(Stage {
             func,
             strategy: Strategy::Row {

@@ -53,6 +53,22 @@ fn check(g: &GemmDesc) -> Result<()> {
     Ok(())
 }
 
+/// Below this `m·k + k·n` the GEMM library runs a product on one thread.
+const SMALL_GEMM: usize = 1 << 15;
+
+/// A pointer handed to the threads that run disjoint batches of one GEMM.
+#[derive(Clone, Copy)]
+struct SendPtr(*mut f32);
+// SAFETY: only used for GEMM batches whose results are disjoint (see `run_gemm`).
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+impl SendPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
 /// Run one GEMM step against the arena.
 pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
     check(g)?;
@@ -74,7 +90,8 @@ pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
                 g.name
             )));
         }
-        for i in 0..g.batch as usize {
+        let (pa, pb, pc) = (SendPtr(pa as *mut f32), SendPtr(pb as *mut f32), SendPtr(pc));
+        let one = |i: usize| {
             let (oa, ob, oc) = (
                 i * g.stride_a as usize,
                 i * g.stride_b as usize,
@@ -82,25 +99,35 @@ pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
             );
             // SAFETY: `check` proved every addressed element of A, B and C lies inside
             // their buffers, which `ptr` proved lie inside the arena; C does not overlap
-            // A or B (the memory planner gives a GEMM's result its own buffer).
+            // A or B (checked), and batches of C are disjoint when run in parallel.
             unsafe {
                 matrixmultiply::sgemm(
                     m,
                     k,
                     n,
                     g.alpha as f32,
-                    pa.add(oa),
+                    pa.get().add(oa),
                     rsa,
                     csa,
-                    pb.add(ob),
+                    pb.get().add(ob),
                     rsb,
                     csb,
                     g.beta as f32,
-                    pc.add(oc),
+                    pc.get().add(oc),
                     rsc,
                     csc,
                 );
             }
+        };
+        // The library threads one product only when it is large; many small ones (attention
+        // per head) run side by side instead, when their results are disjoint.
+        let small = m * k + k * n < SMALL_GEMM;
+        let disjoint = g.stride_c >= g.ldc * (g.m.max(1) - 1) + g.n;
+        if g.batch > 1 && small && disjoint {
+            use rayon::prelude::*;
+            (0..g.batch as usize).into_par_iter().for_each(|i| one(i));
+        } else {
+            (0..g.batch as usize).for_each(one);
         }
         return Ok(());
     }
