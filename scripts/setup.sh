@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs what llc-train needs on a fresh Debian 12 machine (idempotent):
-# MLIR/LLVM 22 (codegen), the fortunes corpus (demo data), ptxas from PyPI (PTX checks),
+# MLIR/LLVM 22 (codegen), oneDNN (CPU GEMMs), the fortunes corpus (demo data), ptxas from PyPI (PTX checks),
 # and a Rust toolchain if none is present. Safe to run repeatedly; skips what is there.
 set -euo pipefail
 
 need_apt=()
 pkgs=(llvm-22-dev libmlir-22-dev libpolly-22-dev libclang1-22 libclang-common-22-dev
       mlir-22-tools libzstd-dev zlib1g-dev libz3-dev libxml2-dev fortunes-min fortunes
-      pkg-config build-essential python3-pip curl ca-certificates mold)
+      pkg-config build-essential python3-pip curl ca-certificates mold libdnnl2)
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
 done

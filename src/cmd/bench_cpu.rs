@@ -152,8 +152,9 @@ pub fn cpu(a: BenchCpuArgs) -> Result<()> {
     let threads = rayon::current_num_threads();
     let peak = sgemm_peak_gflops(1024, 3);
     println!(
-        "CPU: {}, {threads} threads; f32 GEMM peak (1024^3, this machine): {peak:.0} GFLOP/s",
-        cpu_model()
+        "CPU: {}, {threads} threads; GEMMs by {}; f32 GEMM peak (1024^3, this machine): {peak:.0} GFLOP/s",
+        cpu_model(),
+        llc_runtime::plan_exec::onednn::gemm_library()
     );
     let mut json_shapes = Vec::new();
     for (model, batch, seq) in shapes {
@@ -244,6 +245,7 @@ pub fn cpu(a: BenchCpuArgs) -> Result<()> {
     if let Some(p) = &a.json {
         let v = json!({
             "cpu": cpu_model(), "threads": threads, "gemm_peak_gflops": peak,
+            "gemm_library": llc_runtime::plan_exec::onednn::gemm_library(),
             "shapes": json_shapes,
         });
         crate::fsutil::write_atomic(p, serde_json::to_string_pretty(&v)?.as_bytes())?;

@@ -48,9 +48,15 @@ pub fn set_threads(threads: Option<usize>) -> Result<()> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    // the GEMM library keeps its own pool, sized from this variable on first use
+    // the GEMM libraries keep their own pools, sized from these variables on first use
     // SAFETY: called at startup, before any other thread exists.
-    unsafe { std::env::set_var("MATMUL_NUM_THREADS", n.to_string()) };
+    unsafe {
+        std::env::set_var("MATMUL_NUM_THREADS", n.to_string());
+        // oneDNN's OpenMP team, unless the user sized it
+        if threads.is_some() || std::env::var_os("OMP_NUM_THREADS").is_none() {
+            std::env::set_var("OMP_NUM_THREADS", n.to_string());
+        }
+    }
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build_global()

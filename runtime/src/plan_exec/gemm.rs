@@ -1,9 +1,11 @@
-//! A plan's GEMM descriptor run on the CPU with matrixmultiply, reading and writing the
+//! A plan's GEMM descriptor run on the CPU with oneDNN (see `onednn`) or else
+//! matrixmultiply, reading and writing the
 //! arena in place through the descriptor's leading dimensions, batch strides and transposes
 //! exactly as a GPU library would. f32 runs in f32 (`sgemm`); other float types run in
 //! f64 and are rounded to their dtype on the way back.
 
 use super::arena::Arena;
+use super::onednn::onednn;
 use crate::error::{Result, RuntimeError};
 use crate::tensor::Tensor;
 use llc_ir::DType;
@@ -90,7 +92,40 @@ pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
                 g.name
             )));
         }
-        let (pa, pb, pc) = (SendPtr(pa as *mut f32), SendPtr(pb as *mut f32), SendPtr(pc));
+        if let Some(dnnl) = onednn() {
+            for i in 0..g.batch as usize {
+                // SAFETY: as for the fallback below.
+                let ok = unsafe {
+                    dnnl.sgemm(
+                        g.trans_a,
+                        g.trans_b,
+                        m,
+                        n,
+                        k,
+                        g.alpha as f32,
+                        pa.add(i * g.stride_a as usize),
+                        g.lda as usize,
+                        pb.add(i * g.stride_b as usize),
+                        g.ldb as usize,
+                        g.beta as f32,
+                        pc.add(i * g.stride_c as usize),
+                        g.ldc as usize,
+                    )
+                };
+                if !ok {
+                    return Err(RuntimeError::Plan(format!(
+                        "gemm %{}: oneDNN rejected the product",
+                        g.name
+                    )));
+                }
+            }
+            return Ok(());
+        }
+        let (pa, pb, pc) = (
+            SendPtr(pa as *mut f32),
+            SendPtr(pb as *mut f32),
+            SendPtr(pc),
+        );
         let one = |i: usize| {
             let (oa, ob, oc) = (
                 i * g.stride_a as usize,
@@ -179,22 +214,41 @@ pub fn sgemm_peak_gflops(n: usize, repeat: usize) -> f64 {
         let t = std::time::Instant::now();
         // SAFETY: three dense n x n matrices with row stride n.
         unsafe {
-            matrixmultiply::sgemm(
-                n,
-                n,
-                n,
-                1.0,
-                a.as_ptr(),
-                n as isize,
-                1,
-                b.as_ptr(),
-                n as isize,
-                1,
-                0.0,
-                c.as_mut_ptr(),
-                n as isize,
-                1,
-            );
+            match onednn() {
+                Some(d) => {
+                    d.sgemm(
+                        false,
+                        false,
+                        n,
+                        n,
+                        n,
+                        1.0,
+                        a.as_ptr(),
+                        n,
+                        b.as_ptr(),
+                        n,
+                        0.0,
+                        c.as_mut_ptr(),
+                        n,
+                    );
+                }
+                None => matrixmultiply::sgemm(
+                    n,
+                    n,
+                    n,
+                    1.0,
+                    a.as_ptr(),
+                    n as isize,
+                    1,
+                    b.as_ptr(),
+                    n as isize,
+                    1,
+                    0.0,
+                    c.as_mut_ptr(),
+                    n as isize,
+                    1,
+                ),
+            }
         }
         best = best.min(t.elapsed().as_secs_f64());
     }

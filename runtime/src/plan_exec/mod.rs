@@ -15,6 +15,7 @@ mod arena;
 pub mod gemm;
 mod moves;
 mod native;
+pub mod onednn;
 
 use crate::error::{Result, RuntimeError};
 use crate::interp::run_function;
