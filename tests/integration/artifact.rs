@@ -67,7 +67,7 @@ fn check_artifact(preset: &str, batch: usize, seq: usize) {
         );
         return;
     };
-    for target in Target::ALL {
+    for target in Target::GPUS {
         let opts = ArtifactOptions {
             target,
             ..Default::default()

@@ -176,11 +176,13 @@ pub(super) struct Planner<'a> {
 }
 
 impl Planner<'_> {
-    /// The widest group (`lanes`, then 8, then 4) that divides `n`, else 1.
+    /// The widest group (`lanes`, then 8, then 4) that divides `n`, else 1. Groups
+    /// wider than 4 (the CPU's) also leave at least two of them, so that a row is never
+    /// a single group (whose index math folds the row into the lane).
     fn width(&self, n: usize) -> usize {
         [self.lanes, 8, 4]
             .into_iter()
-            .find(|&w| w <= self.lanes && n.is_multiple_of(w))
+            .find(|&w| w <= self.lanes && n.is_multiple_of(w) && (w <= 4 || n >= 2 * w))
             .unwrap_or(1)
     }
 
