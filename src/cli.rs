@@ -14,6 +14,39 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// A compilation target (`--target`); the spelling is codegen's target name.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TargetArg {
+    /// NVIDIA Ampere (A100).
+    #[value(name = "sm_80")]
+    Sm80,
+    /// NVIDIA Hopper (H100, H200).
+    #[value(name = "sm_90")]
+    Sm90,
+    /// This machine's CPU, with every feature it has.
+    #[value(name = "cpu")]
+    Cpu,
+    /// x86-64-v3: AVX2 and FMA.
+    #[value(name = "x86-64-v3")]
+    X86_64V3,
+    /// x86-64-v4: AVX-512.
+    #[value(name = "x86-64-v4")]
+    X86_64V4,
+}
+
+impl TargetArg {
+    /// The target's name as codegen and `plan.json` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetArg::Sm80 => "sm_80",
+            TargetArg::Sm90 => "sm_90",
+            TargetArg::Cpu => "cpu",
+            TargetArg::X86_64V3 => "x86-64-v3",
+            TargetArg::X86_64V4 => "x86-64-v4",
+        }
+    }
+}
+
 /// Where a training step runs.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -152,8 +185,8 @@ pub struct BenchCpuArgs {
     #[arg(long, default_value_t = 1)]
     pub warmup: usize,
     /// The CPU target the step is compiled for.
-    #[arg(long, default_value = "cpu")]
-    pub target: String,
+    #[arg(long, value_enum, default_value_t = TargetArg::Cpu)]
+    pub target: TargetArg,
     /// Skip the interpreter (slow on large shapes).
     #[arg(long)]
     pub no_interp: bool,
@@ -218,13 +251,14 @@ pub struct CompileArgs {
     /// Write the step module (`.ir` text) here.
     #[arg(long, value_name = "FILE")]
     pub emit_step: Option<PathBuf>,
-    /// Build the GPU artifact in this directory: plan.json, kernels.ptx, kernels.ir,
-    /// step.ir, report.txt (written to a temporary directory, then renamed).
+    /// Build the artifact in this directory: plan.json, kernels.ir, step.ir, report.txt
+    /// and the kernels (kernels.ptx for a GPU, kernels.so + native.json for a CPU),
+    /// written to a temporary directory, then renamed.
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
-    /// GPU architecture of the PTX: sm_80 (A100) or sm_90 (H100).
-    #[arg(long, default_value = "sm_90")]
-    pub target: String,
+    /// What the kernels are compiled for.
+    #[arg(long, value_enum, default_value_t = TargetArg::Sm90)]
+    pub target: TargetArg,
     /// Also write the kernels' MLIR before lowering (kernels.mlir).
     #[arg(long)]
     pub emit_mlir: bool,

@@ -228,7 +228,10 @@ fn targets_parse_from_their_names() {
     assert_eq!("sm_90".parse::<Target>().unwrap(), Target::Sm90);
     assert_eq!(Target::default(), Target::Sm90);
     let e = "sm_75".parse::<Target>().unwrap_err().to_string();
-    assert!(e.contains("sm_75") && e.contains("sm_80, sm_90, cpu"), "{e}");
+    assert!(
+        e.contains("sm_75") && e.contains("sm_80, sm_90, cpu"),
+        "{e}"
+    );
     assert_eq!("cpu".parse::<Target>().unwrap(), Target::CpuNative);
     assert_eq!("x86-64-v4".parse::<Target>().unwrap(), Target::X86_64V4);
     for t in Target::ALL {

@@ -166,7 +166,7 @@ pub fn cpu(a: BenchCpuArgs) -> Result<()> {
         let tmp = tempfile::tempdir()?;
         let dir = tmp.path().join("artifact");
         let t = Instant::now();
-        super::compile::write_artifact(&step, &a.target, false, &dir)?;
+        super::compile::write_artifact(&step, a.target.name(), false, &dir)?;
         let compile_s = t.elapsed().as_secs_f64();
         let exec = PlanExecutor::load(&dir)?;
         let flops = exec.plan().stats.flops as f64;
@@ -190,7 +190,7 @@ pub fn cpu(a: BenchCpuArgs) -> Result<()> {
         let mut plan = PlanBackend::new(exec, &initial)?;
         let (ms, loss) = time_steps(&mut plan, &data, a.warmup, a.steps)?;
         rows.push(Row {
-            variant: format!("llc-train compiled ({})", a.target),
+            variant: format!("llc-train compiled ({})", a.target.name()),
             ms,
             loss,
         });

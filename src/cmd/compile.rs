@@ -157,7 +157,7 @@ pub fn run(a: CompileArgs) -> Result<()> {
         let step = module
             .function("step")
             .ok_or_else(|| anyhow::anyhow!("the pipeline produced no step function"))?;
-        out.push_str(&write_artifact(step, &a.target, a.emit_mlir, dir)?);
+        out.push_str(&write_artifact(step, a.target.name(), a.emit_mlir, dir)?);
     }
     if let Some(path) = &a.emit_step {
         write_atomic(path, llc_ir::print_module(&module).as_bytes())?;
@@ -172,8 +172,8 @@ pub fn run(a: CompileArgs) -> Result<()> {
     Ok(())
 }
 
-/// Partition, plan memory and generate PTX for `target` (`sm_90`) into `dir`; returns
-/// the report text. Shared by `compile -o` and `train --backend cuda`.
+/// Partition, plan memory and generate code for `target` (`sm_90`, `cpu`) into `dir`; returns
+/// the report text. Shared by `compile -o` and `train --backend cpu|cuda`.
 #[cfg(feature = "mlir")]
 pub(crate) fn write_artifact(
     step: &Function,
@@ -213,7 +213,7 @@ pub(crate) fn write_artifact(
 ) -> Result<String> {
     anyhow::bail!(
         "this llc-train was built without MLIR (--no-default-features), so it cannot write \
-         GPU artifacts; build with the default features (or pass an artifact made by one \
+         artifacts (CPU or GPU); build with the default features (or pass an artifact made by one \
          with --artifact)"
     )
 }

@@ -160,7 +160,7 @@ pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
         let disjoint = g.stride_c >= g.ldc * (g.m.max(1) - 1) + g.n;
         if g.batch > 1 && small && disjoint {
             use rayon::prelude::*;
-            (0..g.batch as usize).into_par_iter().for_each(|i| one(i));
+            (0..g.batch as usize).into_par_iter().for_each(one);
         } else {
             (0..g.batch as usize).for_each(one);
         }
