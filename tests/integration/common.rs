@@ -199,12 +199,24 @@ pub fn losses(metrics: &Path) -> Vec<(u64, f64, f64, f64)> {
 /// The training step of `preset` at `batch x seq`, with the e-graph run on the forward
 /// graph and on the step.
 pub fn fused_step(preset: &str, batch: usize, seq: usize) -> llc_ir::Function {
-    use llc_passes::egraph::{EGraphOptions, optimize};
-    use llc_passes::{OptimizerConfig, build_step, differentiate};
     let cfg = LlamaConfig::preset(preset).unwrap();
-    let m = llc_models::build_forward(&cfg, &llc_models::BuildOptions::new(batch, seq)).unwrap();
+    fused_step_and_forward(&cfg, batch, seq, &llc_passes::OptimizerConfig::default()).0
+}
+
+/// The training step of `cfg` at `batch x seq` with optimizer `opt`, and the forward it
+/// differentiates (the eval function of a training run), both through the e-graph as
+/// `train` builds them.
+pub fn fused_step_and_forward(
+    cfg: &LlamaConfig,
+    batch: usize,
+    seq: usize,
+    opt: &llc_passes::OptimizerConfig,
+) -> (llc_ir::Function, llc_ir::Function) {
+    use llc_passes::egraph::{EGraphOptions, optimize};
+    use llc_passes::{build_step, differentiate};
+    let m = llc_models::build_forward(cfg, &llc_models::BuildOptions::new(batch, seq)).unwrap();
     let (fwd, _) = optimize(m.function("forward").unwrap(), &EGraphOptions::forward()).unwrap();
     let (fb, _) = differentiate(&fwd, "loss", "forward_backward").unwrap();
-    let (step, _) = build_step(&fb, &OptimizerConfig::default()).unwrap();
-    optimize(&step, &EGraphOptions::step()).unwrap().0
+    let (step, _) = build_step(&fb, opt).unwrap();
+    (optimize(&step, &EGraphOptions::step()).unwrap().0, fwd)
 }

@@ -8,6 +8,7 @@ use super::ptx::PtxInfo;
 use crate::init::initial_value;
 use crate::tensor::{Precision, Tensor};
 use crate::train::Batch;
+use llc_ir::artifact::{NATIVE_FILE, NativeCode};
 use llc_ir::plan::{Plan, RegionKind};
 use llc_ir::{ArgRole, DType, Function, TensorType, parse_module};
 use rand::SeedableRng;
@@ -47,14 +48,42 @@ fn read(path: &Path) -> Result<String, CudaError> {
     std::fs::read_to_string(path).map_err(|e| artifact_err(path, e))
 }
 
+/// Why a CPU artifact (one with `native.json`) cannot run on the GPU, naming the CPU
+/// target it was compiled for as far as its files say (they are read best effort: the
+/// refusal does not depend on them parsing).
+fn cpu_artifact_detail(dir: &Path) -> String {
+    let target = std::fs::read_to_string(dir.join(PLAN_FILE))
+        .ok()
+        .and_then(|t| Plan::from_json(&t).ok())
+        .map(|p| p.target);
+    let cpu = std::fs::read_to_string(dir.join(NATIVE_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str::<NativeCode>(&t).ok())
+        .map(|c| c.cpu);
+    let what = match (target, cpu) {
+        (Some(t), Some(c)) if t != c => format!("the CPU target {t} ({c})"),
+        (Some(t), _) => format!("the CPU target {t}"),
+        (None, Some(c)) => format!("the CPU target {c}"),
+        (None, None) => "a CPU target".to_string(),
+    };
+    format!(
+        "compiled for {what}: it has {NATIVE_FILE}, not {PTX_FILE}; the CUDA backend needs \
+         an artifact compiled with --target sm_80 or sm_90"
+    )
+}
+
 impl Artifact {
-    /// Read `dir`: `plan.json` and `kernels.ptx` are required, `step.ir` optional.
+    /// Read `dir`: `plan.json` and `kernels.ptx` are required, `step.ir` optional. A CPU
+    /// artifact (`native.json`) is refused first, naming its target and the GPU ones.
     pub fn load(dir: &Path) -> Result<Artifact, CudaError> {
         if !dir.is_dir() {
             return Err(artifact_err(
                 dir,
                 "not a directory (build one with `llc-train compile MODEL.ir -o DIR`)",
             ));
+        }
+        if dir.join(NATIVE_FILE).exists() {
+            return Err(artifact_err(dir, cpu_artifact_detail(dir)));
         }
         let plan_path = dir.join(PLAN_FILE);
         let plan = Plan::from_json(&read(&plan_path)?).map_err(|e| artifact_err(&plan_path, e))?;
@@ -195,5 +224,39 @@ impl Artifact {
             .filter(|r| r.kind == kind)
             .map(|r| r.bytes)
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cpu_artifact_is_refused_naming_its_target_and_the_gpu_targets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        let code = NativeCode {
+            triple: "x86_64-pc-linux-gnu".into(),
+            cpu: "x86-64-v4".into(),
+            features: vec!["avx512f".into()],
+            library: "kernels.so".into(),
+            entry_suffix: "_packed".into(),
+        };
+        std::fs::write(dir.join(NATIVE_FILE), serde_json::to_string(&code).unwrap()).unwrap();
+        // No plan.json, no kernels.ptx: the refusal comes first, from native.json alone.
+        let msg = Artifact::load(dir).unwrap_err().to_string();
+        assert!(
+            msg.contains("compiled for the CPU target x86-64-v4")
+                && msg.contains("--target sm_80 or sm_90")
+                && !msg.contains("No such file"),
+            "{msg}"
+        );
+        // An unreadable native.json is still a CPU artifact.
+        std::fs::write(dir.join(NATIVE_FILE), "not json").unwrap();
+        let msg = Artifact::load(dir).unwrap_err().to_string();
+        assert!(
+            msg.contains("compiled for a CPU target") && msg.contains("sm_90"),
+            "{msg}"
+        );
     }
 }
