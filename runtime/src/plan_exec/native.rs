@@ -66,10 +66,11 @@ impl NativeKernels {
             return Err(err(
                 dir,
                 format!(
-                    "compiled for CPU {} (target {}), which has {}; this host lacks it (recompile with --target cpu here, or a lower --target such as x86-64-v3)",
+                    "compiled for CPU {} (target {}), whose code may use {}; this host lacks {} (recompile with --target cpu here, or a lower --target such as x86-64-v3)",
                     code.cpu,
                     plan.target,
-                    missing.join(", ")
+                    missing.join(", "),
+                    if missing.len() == 1 { "it" } else { "them" }
                 ),
             ));
         }
