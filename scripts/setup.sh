@@ -49,14 +49,18 @@ fi
 # use unless $LLC_PYTHON says otherwise; under CI=true those tests fail rather than skip without them.
 # Cost on a fresh machine, once: the PyPI torch wheel for Linux x86-64 is the CUDA build (it runs on
 # CPU too); with its nvidia-* and triton dependencies pip downloads about 3.5 GB and the venv takes
-# about 5.6 GB of disk; 3-6 minutes at 20-50 MB/s. Later runs check the import and skip (~3 s).
+# about 5.6 GB of disk; 3-6 minutes at 20-50 MB/s. Later runs import them once and skip (a few seconds).
 # For the 200 MB CPU-only build instead: PIP_INDEX_URL=https://download.pytorch.org/whl/cpu
 # PIP_EXTRA_INDEX_URL=https://pypi.org/simple scripts/setup.sh (the tests need no CUDA from torch; not what CI runs).
 # Pinned to the versions the tests were checked with.
 oracle_pkgs=(torch==2.15.0 transformers==5.24.0 numpy==2.4.6)
 root="$(cd "$(dirname "$0")/.." && pwd)"
 venv="$root/.venv"
-if ! "$venv/bin/python" -c "import torch, transformers, numpy" >/dev/null 2>&1; then
+oracles() {
+  "$venv/bin/python" -c 'import torch, transformers, numpy
+print("torch", torch.__version__, "transformers", transformers.__version__)' 2>/dev/null
+}
+if ! oracle_versions=$(oracles); then
   if [ ! -x "$venv/bin/python" ]; then
     echo "setup: creating the project venv $venv"
     python3 -m venv "$venv"
@@ -65,5 +69,6 @@ if ! "$venv/bin/python" -c "import torch, transformers, numpy" >/dev/null 2>&1; 
   t0=$(date +%s)
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --progress-bar off --no-cache-dir "${oracle_pkgs[@]}"
   echo "setup: oracle venv ready in $(( $(date +%s) - t0 )) s"
+  oracle_versions=$(oracles)
 fi
-echo "setup: ok (ptxas: $(ptxas_path); oracles: $("$venv/bin/python" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'))"
+echo "setup: ok (ptxas: $(ptxas_path); oracles: $oracle_versions)"
