@@ -7,7 +7,8 @@
 //! - [`plan_exec`]: the artifact run by the CPU plan executor against the interpreter;
 //! - [`compiler_cli`], [`train_cli`], [`grad_cmd`], [`sample_cmd`]: the commands;
 //! - [`gpu_cli`]: the GPU commands, on a machine with or without a GPU;
-//! - [`hf_interop`]: checkpoints and gradients against Hugging Face transformers.
+//! - [`hf_interop`]: checkpoints and gradients against Hugging Face transformers;
+//! - [`optim_torch`]: the optimizer step's trajectory against `torch.optim.AdamW`.
 
 mod artifact;
 mod common;
@@ -15,6 +16,7 @@ mod compiler_cli;
 mod gpu_cli;
 mod grad_cmd;
 mod hf_interop;
+mod optim_torch;
 mod plan_exec;
 mod sample_cmd;
 mod train_cli;
