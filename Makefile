@@ -4,12 +4,17 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: run test setup build demo
+.PHONY: run test setup setup-base build demo
 
+# setup: everything, with the test oracles (torch + transformers in .venv, ~3.5 GB once);
+# setup-base: without them (the demo does not need them).
 setup:
 	./scripts/setup.sh
 
-build: setup
+setup-base:
+	LLC_SETUP_ORACLES=0 ./scripts/setup.sh
+
+build: setup-base
 	$(CARGO) build --release
 
 run: build

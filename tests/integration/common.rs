@@ -220,3 +220,50 @@ pub fn fused_step_and_forward(
     let (step, _) = build_step(&fb, opt).unwrap();
     (optimize(&step, &EGraphOptions::step()).unwrap().0, fwd)
 }
+
+/// Whether this is a CI run (`CI=true`, as `.ci/run`'s machines and GitHub set it). There
+/// an outside-oracle test that cannot run (no torch, no transformers) fails instead of
+/// skipping: `scripts/setup.sh` installs them, so a missing one is a broken setup.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// The Python for the outside-oracle tests: `$LLC_PYTHON`, else the project venv's
+/// `.venv/bin/python` (made by `scripts/setup.sh`) when it exists, else `python3`.
+pub fn python_path() -> String {
+    if let Ok(p) = std::env::var("LLC_PYTHON") {
+        return p;
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    if venv.exists() {
+        return venv.to_string_lossy().into_owned();
+    }
+    "python3".to_string()
+}
+
+/// The interpreter from [`python_path`] when it can `import <modules>` (e.g.
+/// `"torch, transformers"`). Otherwise `None` after saying why (the test should return),
+/// or, under [`under_ci`], a panic with the reason.
+pub fn oracle_python(test: &str, modules: &str) -> Option<String> {
+    let py = python_path();
+    let why = match Command::new(&py)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+    {
+        Ok(o) if o.status.success() => return Some(py),
+        Ok(o) => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            err.lines().last().unwrap_or("").to_string()
+        }
+        Err(e) => format!("cannot start it: {e}"),
+    };
+    let msg = format!(
+        "{test}: `{py} -c \"import {modules}\"` failed ({why}); run scripts/setup.sh \
+         (it makes .venv) or set LLC_PYTHON to an interpreter that has them"
+    );
+    if under_ci() {
+        panic!("{msg} (CI=true: an outside-oracle test may not skip)");
+    }
+    eprintln!("skipping {msg}");
+    None
+}

@@ -4,8 +4,9 @@
 //! - `llc-train grad` on a directory saved by transformers gives torch's loss and
 //!   gradients.
 //!
-//! They run when `$LLC_PYTHON` (default `python3`) can `import torch, transformers`, and
-//! are skipped with a message otherwise.
+//! Python is `$LLC_PYTHON`, else the project's `.venv/bin/python` (made by
+//! `scripts/setup.sh`), else `python3`. When it cannot `import torch, transformers` the
+//! tests are skipped with a message, except under `CI=true`, where they fail.
 
 use crate::common::*;
 use llc_models::{BuildOptions, ForwardOutput, build_forward};
@@ -15,23 +16,10 @@ use llc_runtime::{Precision, Tensor, run_function};
 use std::path::Path;
 use std::process::Command;
 
-/// The Python interpreter to use, or `None` (after saying why) when it lacks torch or
-/// transformers.
+/// The interpreter for these tests (see [`oracle_python`]: a skip outside CI, a failure
+/// under `CI=true`).
 fn python(test: &str) -> Option<String> {
-    let py = std::env::var("LLC_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let ok = Command::new(&py)
-        .args(["-c", "import torch, transformers"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !ok {
-        eprintln!(
-            "skipping {test}: `{py} -c \"import torch, transformers\"` failed \
-             (set LLC_PYTHON to an interpreter that has them)"
-        );
-        return None;
-    }
-    Some(py)
+    oracle_python(test, "torch, transformers")
 }
 
 /// Runs `scripts/hf_reference.py` with `args`; panics with its stderr on failure.

@@ -9,7 +9,8 @@
 //!   for other targets or CPUs refused, `train --backend cpu|interp`, threads and resume;
 //! - [`compiler_cli`], [`train_cli`], [`grad_cmd`], [`sample_cmd`]: the commands;
 //! - [`gpu_cli`]: the GPU commands, on a machine with or without a GPU;
-//! - [`hf_interop`]: checkpoints and gradients against Hugging Face transformers.
+//! - [`hf_interop`]: checkpoints and gradients against Hugging Face transformers;
+//! - [`optim_torch`]: the optimizer step's trajectory against `torch.optim.AdamW`.
 
 mod artifact;
 mod common;
@@ -18,6 +19,7 @@ mod cpu_target;
 mod gpu_cli;
 mod grad_cmd;
 mod hf_interop;
+mod optim_torch;
 mod plan_exec;
 mod sample_cmd;
 mod train_cli;
