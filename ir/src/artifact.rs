@@ -32,11 +32,35 @@ pub const MLIR_FILE: &str = "kernels.mlir";
 /// The human-readable report.
 pub const REPORT_FILE: &str = "report.txt";
 
-/// The x86-64 features an artifact may require, in the spelling of LLVM's feature
-/// strings and of `std::is_x86_feature_detected!` (they agree on these). A runtime
-/// checks each required one on its host before loading the code. (AMX is not among
-/// them: generated kernels never use it, and GEMMs run in the runtime's library.)
-pub const X86_FEATURES: &[&str] = &[
+/// Declares [`X86_FEATURES`] and [`host_has`] from one list, so the features an artifact
+/// may record and those a runtime can detect are the same.
+macro_rules! x86_features {
+    ($($name:tt),* $(,)?) => {
+        /// The x86-64 features an artifact may require, in the spelling of LLVM's feature
+        /// strings and of `std::is_x86_feature_detected!` (they agree on these). A runtime
+        /// checks each required one on its host before loading the code. (AMX is not among
+        /// them: generated kernels never use it, and GEMMs run in the runtime's library.)
+        pub const X86_FEATURES: &[&str] = &[$($name),*];
+
+        /// Whether this host has x86 feature `f` (a [`X86_FEATURES`] spelling).
+        pub fn host_has(f: &str) -> bool {
+            #[cfg(target_arch = "x86_64")]
+            {
+                match f {
+                    $($name => std::is_x86_feature_detected!($name),)*
+                    _ => false,
+                }
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            {
+                let _ = f;
+                false
+            }
+        }
+    };
+}
+
+x86_features!(
     "sse2",
     "sse3",
     "ssse3",
@@ -58,7 +82,7 @@ pub const X86_FEATURES: &[&str] = &[
     "avx512vl",
     "avx512bf16",
     "avx512vnni",
-];
+);
 
 /// The features of a named x86-64 micro-architecture level (psABI levels v2–v4),
 /// restricted to [`X86_FEATURES`]; `None` for another name.
@@ -106,49 +130,6 @@ impl NativeCode {
             .filter(|f| !host_has(f))
             .cloned()
             .collect()
-    }
-}
-
-/// Whether this host has x86 feature `f` (a [`X86_FEATURES`] spelling).
-pub fn host_has(f: &str) -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        macro_rules! detect {
-            ($($name:tt),*) => {
-                match f {
-                    $($name => std::is_x86_feature_detected!($name),)*
-                    _ => false,
-                }
-            };
-        }
-        detect!(
-            "sse2",
-            "sse3",
-            "ssse3",
-            "sse4.1",
-            "sse4.2",
-            "popcnt",
-            "avx",
-            "avx2",
-            "bmi1",
-            "bmi2",
-            "fma",
-            "f16c",
-            "lzcnt",
-            "movbe",
-            "avx512f",
-            "avx512bw",
-            "avx512cd",
-            "avx512dq",
-            "avx512vl",
-            "avx512bf16",
-            "avx512vnni"
-        )
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        let _ = f;
-        false
     }
 }
 
