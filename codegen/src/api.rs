@@ -3,7 +3,6 @@
 use crate::target::Target;
 use llc_ir::{Function, TensorType};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// A kernel to compile: the partitioner's function for it (arguments are the buffers it
 /// reads, all role `input`; outputs are the buffers it writes) and the name the runtime
@@ -16,56 +15,20 @@ pub struct KernelSpec<'a> {
     pub func: &'a Function,
 }
 
-/// Which strategy compiles a kernel (see the crate docs for the exact rules).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KernelClass {
-    /// No reductions: a grid-stride loop over the output elements.
-    Elementwise,
-    /// Reductions over trailing axes used back in their rows: one block per row.
-    Row,
-    /// Any other reduction (columns, leading axes, everything to a scalar, or a row
-    /// reduction of a row reduction): one or more launches, one block per output element
-    /// or per 32 output columns, split over several blocks when there are few outputs.
-    Reduction,
-    /// `scatter_add`: a launch zeroing the result, then atomic adds of the updates.
-    Scatter,
-}
+/// Which strategy compiles a kernel (see the crate docs for the exact rules): the plan's
+/// own kernel classes, one definition for the compiler and the runtimes (codegen never
+/// produces [`KernelClass::Single`]).
+pub use llc_ir::plan::KernelClass;
 
-impl fmt::Display for KernelClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            KernelClass::Elementwise => "elementwise",
-            KernelClass::Row => "row",
-            KernelClass::Reduction => "reduction",
-            KernelClass::Scatter => "scatter",
-        })
-    }
-}
+/// A launch configuration (grid, block, shared memory): the plan's own type. On a GPU the
+/// entry is compiled for exactly this block size and uses static shared memory only
+/// (`shared_mem_bytes` is 0); on a CPU blocks are 1×1×1 and the grid is the block range.
+pub use llc_ir::plan::LaunchDims;
 
-/// A CUDA launch configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Launch {
-    /// Blocks in x, y, z.
-    pub grid: [u32; 3],
-    /// Threads per block in x, y, z (the entry is compiled for exactly this size).
-    pub block: [u32; 3],
-    /// Dynamic shared memory; kernels use static shared memory only, so this is 0.
-    pub shared_mem_bytes: u32,
-}
-
-/// What a PTX kernel parameter is bound to. Every parameter is one device pointer to a
-/// dense row-major buffer, at least 16-byte aligned (kernels use 16-byte vector loads).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ParamInfo {
-    /// The kernel function's argument with this index.
-    Arg(usize),
-    /// The kernel function's output with this index.
-    Output(usize),
-    /// The kernel's scratch buffer with this index ([`CompiledKernel::scratch`]).
-    Scratch(usize),
-}
+/// What a kernel parameter is bound to: the plan's own type. Every parameter is one
+/// pointer to a dense row-major buffer, at least 16-byte aligned on a GPU (kernels use
+/// 16-byte vector loads there).
+pub use llc_ir::plan::ParamRef;
 
 /// One launch of a PTX entry.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,9 +36,9 @@ pub struct KernelLaunch {
     /// The PTX entry (`.entry` name); structurally identical kernels share one.
     pub entry: String,
     /// How to launch it.
-    pub launch: Launch,
+    pub launch: LaunchDims,
     /// The entry's parameters, in order.
-    pub params: Vec<ParamInfo>,
+    pub params: Vec<ParamRef>,
 }
 
 /// How to run one [`KernelSpec`]: its launches, in order, and the scratch buffers they

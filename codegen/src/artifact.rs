@@ -10,7 +10,7 @@
 //! into place only when everything succeeded, so a failure leaves no half-written
 //! artifact (and an existing one untouched).
 
-use crate::api::{CompiledModule, KernelClass as CodegenClass, KernelSpec, ParamInfo};
+use crate::api::{CompiledModule, KernelSpec};
 use crate::error::{CodegenError, Result};
 use crate::target::Target;
 use crate::{compile_kernels, kernel_fingerprint};
@@ -18,7 +18,7 @@ use llc_ir::artifact::{
     KERNELS_IR_FILE, MLIR_FILE, NATIVE_FILE, NATIVE_LIB_FILE, PLAN_FILE, PTX_FILE, REPORT_FILE,
     STEP_IR_FILE,
 };
-use llc_ir::plan::{EntryDecl, KernelClass, LaunchDims, ParamRef, Plan, Step};
+use llc_ir::plan::{EntryDecl, KernelClass, Plan, Step};
 use llc_ir::{Function, Module, print_function, print_module};
 use llc_passes::memplan::{
     KernelCode, MemPlanOptions, MemoryReport, PlanTarget, assemble_plan, plan_memory,
@@ -71,41 +71,19 @@ fn fail(stage: &str, msg: impl Into<String>) -> CodegenError {
     }
 }
 
-/// The plan's class for a kernel codegen compiled.
-fn plan_class(c: CodegenClass) -> KernelClass {
-    match c {
-        CodegenClass::Elementwise => KernelClass::Elementwise,
-        CodegenClass::Row => KernelClass::Row,
-        CodegenClass::Reduction => KernelClass::Reduction,
-        CodegenClass::Scatter => KernelClass::Scatter,
-    }
-}
-
 /// Per program kernel, its launches and scratch as the plan describes them.
 fn kernel_code(m: &CompiledModule) -> Vec<KernelCode> {
     m.kernels
         .iter()
         .map(|k| KernelCode {
-            class: plan_class(k.class),
+            class: k.class,
             entries: k
                 .launches
                 .iter()
                 .map(|l| EntryDecl {
                     entry: l.entry.clone(),
-                    dims: LaunchDims {
-                        grid: l.launch.grid,
-                        block: l.launch.block,
-                        shared_mem_bytes: l.launch.shared_mem_bytes,
-                    },
-                    params: l
-                        .params
-                        .iter()
-                        .map(|p| match *p {
-                            ParamInfo::Arg(i) => ParamRef::Input(i),
-                            ParamInfo::Output(i) => ParamRef::Output(i),
-                            ParamInfo::Scratch(i) => ParamRef::Scratch(i),
-                        })
-                        .collect(),
+                    dims: l.launch,
+                    params: l.params.clone(),
                 })
                 .collect(),
             scratch: k.scratch.clone(),

@@ -13,7 +13,7 @@ use crate::emit::flavor::Flavor;
 use crate::emit::module_text;
 use crate::emit::text::Sty;
 use crate::error::{CodegenError, Result};
-use crate::{ParamInfo, mlir};
+use crate::{ParamRef, mlir};
 use llc_ir::{DType, Function, TensorType};
 use melior::ExecutionEngine;
 use std::collections::HashSet;
@@ -182,9 +182,9 @@ pub fn run_on_cpu(f: &Function, args: &[HostData]) -> Result<Vec<HostData>> {
                 .params
                 .iter()
                 .map(|p| match *p {
-                    ParamInfo::Arg(i) => inputs[i].words.as_mut_ptr() as *mut u8,
-                    ParamInfo::Output(j) => outputs[j].words.as_mut_ptr() as *mut u8,
-                    ParamInfo::Scratch(s) => scratch[s].words.as_mut_ptr() as *mut u8,
+                    ParamRef::Input(i) => inputs[i].words.as_mut_ptr() as *mut u8,
+                    ParamRef::Output(j) => outputs[j].words.as_mut_ptr() as *mut u8,
+                    ParamRef::Scratch(s) => scratch[s].words.as_mut_ptr() as *mut u8,
                 })
                 .collect();
             let mut range: [i64; 2] = [

@@ -83,7 +83,7 @@ pub mod ptxas;
 mod target;
 
 pub use api::{
-    CompiledKernel, CompiledModule, KernelClass, KernelLaunch, KernelSpec, Launch, ParamInfo,
+    CompiledKernel, CompiledModule, KernelClass, KernelLaunch, KernelSpec, LaunchDims, ParamRef,
 };
 pub use artifact::{ArtifactOptions, ArtifactReport, build_artifact};
 pub use emit::flavor::Flavor;

@@ -3,7 +3,7 @@
 use crate::common;
 
 use llc_codegen::{
-    CodegenError, KernelClass, KernelSpec, ParamInfo, Target, compile_kernels, kernel_fingerprint,
+    CodegenError, KernelClass, KernelSpec, ParamRef, Target, compile_kernels, kernel_fingerprint,
     supports,
 };
 use llc_ir::{Builder, DType, Function, Op, Real, TensorType};
@@ -88,7 +88,7 @@ fn identical_layers_share_one_set_of_kernels() {
         assert_eq!(&k.launches[0].entry, entry);
         assert_eq!(
             k.launches[0].params,
-            [ParamInfo::Arg(0), ParamInfo::Arg(1), ParamInfo::Output(0)]
+            [ParamRef::Input(0), ParamRef::Input(1), ParamRef::Output(0)]
         );
     }
     assert_eq!(m.kernels[80].launches, m.kernels[81].launches);

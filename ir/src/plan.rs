@@ -212,8 +212,14 @@ impl KernelClass {
     }
 }
 
-/// What one parameter of a PTX entry is bound to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+impl std::fmt::Display for KernelClass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What one parameter of a kernel entry (PTX or native) is bound to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ParamRef {
     /// The kernel function's argument with this index.
@@ -260,7 +266,7 @@ pub struct KernelDecl {
 }
 
 /// Grid and block of a launch, and dynamic shared memory.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct LaunchDims {
     /// Blocks in x, y, z.
     pub grid: [u32; 3],

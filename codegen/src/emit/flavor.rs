@@ -11,7 +11,7 @@
 //! index math, loads, stores and arithmetic are the same text in both, so running the
 //! CPU flavor checks them numerically on a machine without a GPU.
 
-use crate::api::Launch;
+use crate::api::LaunchDims;
 use crate::emit::kernel::Kernel;
 use crate::emit::text::{Sty, Val};
 use crate::error::Result;
@@ -81,7 +81,7 @@ impl Kernel<'_> {
                 grid[0], grid[1]
             )));
         }
-        self.launch = Launch {
+        self.launch = LaunchDims {
             grid: [grid[0] as u32, grid[1] as u32, 1],
             block,
             shared_mem_bytes: 0,

@@ -2,7 +2,7 @@
 //! index emission, loads and stores. Loads at consecutive lane indices starting at a
 //! provably 16-byte-aligned element become one vector load.
 
-use crate::api::Launch;
+use crate::api::LaunchDims;
 use crate::emit::flavor::Flavor;
 use crate::emit::libdevice::MathFn;
 use crate::emit::text::{Sty, Val, Writer};
@@ -56,7 +56,7 @@ pub(crate) struct Kernel<'a> {
     pub math: BTreeSet<MathFn>,
     pub(crate) hw: HashMap<String, Val>,
     pub(crate) shared: Vec<String>,
-    pub launch: Launch,
+    pub launch: LaunchDims,
 }
 impl<'a> Kernel<'a> {
     /// Start a kernel computing `f`: parameters are its arguments, then its outputs.
@@ -102,7 +102,7 @@ impl<'a> Kernel<'a> {
             math: BTreeSet::new(),
             hw: HashMap::new(),
             shared: Vec::new(),
-            launch: Launch {
+            launch: LaunchDims {
                 grid: [1, 1, 1],
                 block: [1, 1, 1],
                 shared_mem_bytes: 0,

@@ -14,7 +14,7 @@ pub(crate) mod scatter;
 pub(crate) mod shape;
 pub(crate) mod text;
 
-use crate::api::Launch;
+use crate::api::LaunchDims;
 use crate::error::Result;
 use crate::plan::{Stage, Strategy};
 use crate::target::Target;
@@ -29,7 +29,7 @@ pub(crate) struct KernelText {
     /// The entry's name.
     pub entry: String,
     pub text: String,
-    pub launch: Launch,
+    pub launch: LaunchDims,
     pub math: BTreeSet<MathFn>,
     /// The MLIR types of the entry's buffer parameters, in order.
     pub params: Vec<String>,

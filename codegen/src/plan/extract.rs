@@ -1,7 +1,7 @@
 //! Cutting the function of one launch out of a kernel.
 
 use super::Planner;
-use crate::api::ParamInfo;
+use crate::api::ParamRef;
 use crate::error::{CodegenError, Result};
 use llc_ir::{ArgRole, Function, NodeId, Op, ReduceKind, TensorType};
 use std::collections::HashMap;
@@ -9,10 +9,10 @@ use std::collections::HashMap;
 /// What a reduction stage replaces a node by.
 pub(super) enum Subst {
     /// An argument of the node's type bound to a parameter.
-    Arg(ParamInfo),
+    Arg(ParamRef),
     /// The combination of `[out, chunks]` partials (a row reduction of them).
     Partials {
-        param: ParamInfo,
+        param: ParamRef,
         chunks: usize,
         kind: ReduceKind,
     },
@@ -24,9 +24,9 @@ impl Planner<'_> {
     /// outputs. Returns it with its parameter bindings.
     pub(super) fn extract(
         &self,
-        targets: &[(NodeId, ParamInfo)],
+        targets: &[(NodeId, ParamRef)],
         subst: &HashMap<NodeId, Subst>,
-    ) -> Result<(Function, Vec<ParamInfo>)> {
+    ) -> Result<(Function, Vec<ParamRef>)> {
         let d = self.d;
         let err = |source| CodegenError::InvalidIr {
             kernel: self.kernel.to_string(),
@@ -44,7 +44,7 @@ impl Planner<'_> {
                 f.add_arg(&n.name, ArgRole::Input, n.ty.clone())
                     .map_err(err)?,
             );
-            params.push(ParamInfo::Arg(i));
+            params.push(ParamRef::Input(i));
         }
         for &n in &reached {
             let Some(s) = subst.get(&n) else { continue };

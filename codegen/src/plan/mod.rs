@@ -23,7 +23,7 @@
 mod check;
 mod extract;
 
-use crate::api::{KernelClass, ParamInfo};
+use crate::api::{KernelClass, ParamRef};
 use crate::error::{CodegenError, Result};
 use extract::Subst;
 use llc_ir::{Function, NodeId, Op, ReduceKind, TensorType};
@@ -73,7 +73,7 @@ pub(crate) struct Stage {
     pub func: Function,
     pub strategy: Strategy,
     /// What each parameter is bound to: the function's arguments, then its outputs.
-    pub params: Vec<ParamInfo>,
+    pub params: Vec<ParamRef>,
 }
 
 /// Every launch of a kernel, in order, and the scratch buffers between them.
@@ -112,11 +112,11 @@ pub(crate) fn plan(kernel: &str, d: &Function, lanes: usize) -> Result<Plan> {
             scratch: p.scratch,
         });
     }
-    let targets: Vec<(NodeId, ParamInfo)> = d
+    let targets: Vec<(NodeId, ParamRef)> = d
         .outputs()
         .iter()
         .enumerate()
-        .map(|(i, o)| (o.node, ParamInfo::Output(i)))
+        .map(|(i, o)| (o.node, ParamRef::Output(i)))
         .collect();
     let class = p.plan_targets(&targets)?;
     Ok(Plan {
@@ -235,7 +235,7 @@ impl Planner<'_> {
 
     /// Plan the launches that compute `targets` (appended to `self.stages`, after the
     /// launches of anything they need materialized). Returns the class of the last one.
-    fn plan_targets(&mut self, targets: &[(NodeId, ParamInfo)]) -> Result<KernelClass> {
+    fn plan_targets(&mut self, targets: &[(NodeId, ParamRef)]) -> Result<KernelClass> {
         let d = self.d;
         let roots: Vec<NodeId> = targets.iter().map(|t| t.0).collect();
         let top = self.top_reductions(&roots);
@@ -297,7 +297,7 @@ impl Planner<'_> {
 
     fn plan_row(
         &mut self,
-        targets: &[(NodeId, ParamInfo)],
+        targets: &[(NodeId, ParamRef)],
         top: &[NodeId],
         (rows, cols): (usize, usize),
     ) -> Result<KernelClass> {
@@ -357,7 +357,7 @@ impl Planner<'_> {
 
     fn plan_reduce(
         &mut self,
-        targets: &[(NodeId, ParamInfo)],
+        targets: &[(NodeId, ParamRef)],
         top: &[NodeId],
         shape: Vec<usize>,
         axes: Vec<usize>,
@@ -423,12 +423,12 @@ impl Planner<'_> {
             let s = self.scratch.len();
             self.scratch
                 .push(TensorType::new(d.ty(t).dtype, vec![out, chunks]));
-            partial_targets.push((t, ParamInfo::Scratch(s)));
+            partial_targets.push((t, ParamRef::Scratch(s)));
             let kind = reduction(d, t).expect("top reductions reduce").2;
             subst.insert(
                 t,
                 Subst::Partials {
-                    param: ParamInfo::Scratch(s),
+                    param: ParamRef::Scratch(s),
                     chunks,
                     kind,
                 },
@@ -476,7 +476,7 @@ impl Planner<'_> {
             let n = d.node(a);
             zero.add_arg(&n.name, llc_ir::ArgRole::Input, n.ty.clone())
                 .map_err(err)?;
-            params.push(ParamInfo::Arg(i));
+            params.push(ParamRef::Input(i));
         }
         let z = zero
             .add(
@@ -489,7 +489,7 @@ impl Planner<'_> {
             )
             .map_err(err)?;
         zero.add_output(z, None);
-        params.push(ParamInfo::Output(0));
+        params.push(ParamRef::Output(0));
         let n = ty.numel();
         self.stages.push(Stage {
             func: zero,
@@ -499,7 +499,7 @@ impl Planner<'_> {
             },
             params,
         });
-        let (func, params) = self.extract(&[(s, ParamInfo::Output(0))], &HashMap::new())?;
+        let (func, params) = self.extract(&[(s, ParamRef::Output(0))], &HashMap::new())?;
         let n = d.ty(ops[1]).numel();
         self.stages.push(Stage {
             func,
@@ -536,11 +536,11 @@ impl Planner<'_> {
             for &n in &group {
                 let s = self.scratch.len();
                 self.scratch.push(self.d.ty(n).clone());
-                targets.push((n, ParamInfo::Scratch(s)));
+                targets.push((n, ParamRef::Scratch(s)));
             }
             self.plan_targets(&targets)?;
             for (n, p) in targets {
-                let ParamInfo::Scratch(s) = p else {
+                let ParamRef::Scratch(s) = p else {
                     unreachable!("targets above are scratch")
                 };
                 self.materialized.insert(n, s);
@@ -552,7 +552,7 @@ impl Planner<'_> {
     fn scratch_substs(&self) -> HashMap<NodeId, Subst> {
         self.materialized
             .iter()
-            .map(|(&n, &s)| (n, Subst::Arg(ParamInfo::Scratch(s))))
+            .map(|(&n, &s)| (n, Subst::Arg(ParamRef::Scratch(s))))
             .collect()
     }
 }
