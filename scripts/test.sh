@@ -4,3 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 cargo test --workspace --no-fail-fast "$@"
+# the runtime-only build (no MLIR) runs a prebuilt CPU artifact
+./scripts/runtime-only-check.sh
