@@ -429,3 +429,24 @@ fn config_errors() {
     assert_eq!((s.head_dim, s.num_kv_heads), (8, 1));
     assert_eq!(s.param_specs().len(), 2 + 2 * 9 + 1);
 }
+
+#[test]
+fn absurd_sizes_in_config_json_are_errors_naming_the_field() {
+    let p = Path::new("config.json");
+    let layers = CONFIG.replace(
+        "\"num_hidden_layers\": 2",
+        "\"num_hidden_layers\": 100000000000000000",
+    );
+    assert_ne!(layers, CONFIG, "the fixture names its layer count");
+    let err = HfLlamaShape::from_json(&layers, p).unwrap_err().to_string();
+    assert!(
+        err.contains("num_hidden_layers") && err.contains("limit"),
+        "{err}"
+    );
+    let head = CONFIG.replace(
+        "\"num_attention_heads\"",
+        "\"head_dim\": 9223372036854775806, \"num_attention_heads\"",
+    );
+    let err = HfLlamaShape::from_json(&head, p).unwrap_err().to_string();
+    assert!(err.contains("head_dim"), "{err}");
+}

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use llc_models::LlamaConfig;
 use serde_json::Value;
 
 use super::error::{CheckpointError, CheckpointResult};
@@ -91,7 +92,7 @@ impl HfLlamaShape {
                 )));
             }
         };
-        Ok(Self {
+        let shape = Self {
             vocab_size: need("vocab_size")?,
             hidden_size,
             intermediate_size: need("intermediate_size")?,
@@ -100,7 +101,52 @@ impl HfLlamaShape {
             num_kv_heads,
             head_dim,
             tie_word_embeddings,
-        })
+        };
+        shape.check_sizes().map_err(err)?;
+        Ok(shape)
+    }
+
+    /// The model crate's size limits ([`LlamaConfig`]'s `MAX_*`), so that nothing sized
+    /// from a hostile `config.json` overflows or allocates without bound.
+    fn check_sizes(&self) -> Result<(), String> {
+        let over = |field: &str, v: usize, max: usize| {
+            (v > max).then(|| format!("field \"{field}\" is {v}, above the limit of {max}"))
+        };
+        let checks = [
+            over(
+                "num_hidden_layers",
+                self.num_layers,
+                LlamaConfig::MAX_LAYERS,
+            ),
+            over("hidden_size", self.hidden_size, LlamaConfig::MAX_DIM),
+            over(
+                "intermediate_size",
+                self.intermediate_size,
+                LlamaConfig::MAX_FFN_DIM,
+            ),
+            over("vocab_size", self.vocab_size, LlamaConfig::MAX_VOCAB),
+            over("num_attention_heads", self.num_heads, LlamaConfig::MAX_DIM),
+            over("head_dim", self.head_dim, LlamaConfig::MAX_DIM),
+        ];
+        if let Some(e) = checks.into_iter().flatten().next() {
+            return Err(e);
+        }
+        for (what, heads) in [
+            ("num_attention_heads", self.num_heads),
+            ("num_key_value_heads", self.num_kv_heads),
+        ] {
+            match heads.checked_mul(self.head_dim) {
+                Some(q) if q <= LlamaConfig::MAX_DIM => {}
+                _ => {
+                    return Err(format!(
+                        "field \"{what}\" ({heads}) times head_dim ({}) is above the limit of {}",
+                        self.head_dim,
+                        LlamaConfig::MAX_DIM
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Reads and parses `config.json` from a file.
