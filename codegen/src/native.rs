@@ -330,10 +330,10 @@ unsafe fn optimize_and_emit(
 
 /// Link an object file into a shared object with the system compiler driver.
 fn link_shared(obj: &[u8]) -> Result<Vec<u8>> {
-    let dir = tempfile_dir()?;
-    let o = dir.join("kernels.o");
-    let so = dir.join(NATIVE_LIB_FILE);
     let io = |p: &Path, e: std::io::Error| fail("link", format!("{}: {e}", p.display()));
+    let tmp = tempfile::tempdir().map_err(|e| io(&std::env::temp_dir(), e))?;
+    let o = tmp.path().join("kernels.o");
+    let so = tmp.path().join(NATIVE_LIB_FILE);
     std::fs::write(&o, obj).map_err(|e| io(&o, e))?;
     let cc = std::env::var("LLC_CC").unwrap_or_else(|_| "cc".to_string());
     let out = std::process::Command::new(&cc)
@@ -349,7 +349,7 @@ fn link_shared(obj: &[u8]) -> Result<Vec<u8>> {
                 format!("cannot run `{cc}` to link the kernels' shared object ({e}); install a C compiler (build-essential) or set LLC_CC"),
             )
         })?;
-    let r = if out.status.success() {
+    if out.status.success() {
         std::fs::read(&so).map_err(|e| io(&so, e))
     } else {
         Err(fail(
@@ -359,21 +359,5 @@ fn link_shared(obj: &[u8]) -> Result<Vec<u8>> {
                 String::from_utf8_lossy(&out.stderr).trim()
             ),
         ))
-    };
-    let _ = std::fs::remove_dir_all(&dir);
-    r
-}
-
-/// A fresh private directory under the system temp dir.
-fn tempfile_dir() -> Result<std::path::PathBuf> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "llc-native-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).map_err(|e| fail("link", format!("{}: {e}", d.display())))?;
-    Ok(d)
+    }
 }

@@ -139,6 +139,14 @@ fn ex2(flavor: Flavor, x: &str) -> String {
     }
 }
 
+/// `%name = llvm.mlir.constant(hex : f32)` lines, one per `(name, bit pattern)`.
+fn f32_constants(consts: &[(&str, &str)]) -> String {
+    consts
+        .iter()
+        .map(|(name, hex)| format!("  {name} = llvm.mlir.constant({hex} : f32) : f32\n"))
+        .collect()
+}
+
 /// The CPU flavor's vectorizable `2^x`, defined once per module that needs it.
 const CPU_EXP2: &str = "__llc_exp2f";
 
@@ -146,9 +154,8 @@ const CPU_EXP2: &str = "__llc_exp2f";
 /// `2^f ≈ 1 + f·p(f)` (Cephes exp2f), and scale by `2^j` in two exact steps so that
 /// results down to the subnormals and up to ∞ come out right.
 fn cpu_exp2_definition() -> String {
-    let k = |name: &str, hex: &str| format!("  {name} = llvm.mlir.constant({hex} : f32) : f32\n");
     let mut s = format!("llvm.func internal @{CPU_EXP2}(%x: f32) -> f32 {{\n");
-    for (n, h) in [
+    s.push_str(&f32_constants(&[
         ("%lo", "0xC3160000"),
         ("%hi", "0x43000000"),
         ("%p0", "0x3920FDDE"),
@@ -158,9 +165,7 @@ fn cpu_exp2_definition() -> String {
         ("%p4", "0x3E75FDEE"),
         ("%p5", "0x3F317218"),
         ("%one", "0x3F800000"),
-    ] {
-        s.push_str(&k(n, h));
-    }
+    ]));
     s.push_str(
         "  %c = llvm.intr.maxnum(%x, %lo) : (f32, f32) -> f32
   %cc = llvm.intr.minnum(%c, %hi) : (f32, f32) -> f32
@@ -196,9 +201,8 @@ fn cpu_exp2_definition() -> String {
 /// `sin` or `cos` on the CPU: `x = k·π/2 + r` (3-part `π/2`), Cephes' sinf/cosf
 /// polynomials on `r ∈ [−π/4, π/4]`, the quadrant `k mod 4` choosing and signing them.
 fn cpu_sincos_definition(f: MathFn) -> String {
-    let k = |name: &str, hex: &str| format!("  {name} = llvm.mlir.constant({hex} : f32) : f32\n");
     let mut s = format!("llvm.func internal @{}(%x: f32) -> f32 {{\n", f.symbol());
-    for (n, h) in [
+    s.push_str(&f32_constants(&[
         ("%twoopi", "0x3F22F983"),
         ("%nhi", "0xBFC90000"),
         ("%nmid", "0xB9FDA000"),
@@ -211,9 +215,7 @@ fn cpu_sincos_definition(f: MathFn) -> String {
         ("%c3", "0x3D2AAAA5"),
         ("%mhalf", "0xBF000000"),
         ("%one", "0x3F800000"),
-    ] {
-        s.push_str(&k(n, h));
-    }
+    ]));
     // sin: quadrant q picks (sin r, cos r, -sin r, -cos r); cos: (cos r, -sin r, -cos r, sin r)
     let (odd_pick, even_pick, flip) = if f == MathFn::Sin {
         ("%cs", "%sn", "%q")

@@ -1,7 +1,6 @@
 //! A plan's GEMM descriptor run on the CPU with oneDNN (see `onednn`) or else
-//! matrixmultiply, reading and writing the
-//! arena in place through the descriptor's leading dimensions, batch strides and transposes
-//! exactly as a GPU library would. f32 runs in f32 (`sgemm`); other float types run in
+//! matrixmultiply, reading and writing the arena in place through the descriptor's
+//! leading dimensions, batch strides and transposes exactly as a GPU library would. f32 runs in f32 (`sgemm`); other float types run in
 //! f64 and are rounded to their dtype on the way back.
 
 use super::arena::Arena;
