@@ -100,6 +100,8 @@ pub enum BenchCommand {
     Cpu(BenchCpuArgs),
     /// Time training steps of a compiled artifact on the GPU (ms/step, tokens/s, MFU).
     Gpu(BenchGpuArgs),
+    /// KV-cache decoding on the CPU: prefill and decode tokens/s against hand-written C.
+    Decode(crate::cmd::bench_decode::BenchDecodeArgs),
 }
 
 #[derive(Args, Debug)]

@@ -7,6 +7,7 @@
 
 mod blocks;
 mod config;
+mod decode;
 mod error;
 mod hf_config;
 mod llama;
@@ -15,6 +16,10 @@ mod params;
 mod presets;
 
 pub use config::LlamaConfig;
+pub use decode::{
+    DECODE_STEP_FN, KvPart, PREFILL_FN, build_decode_step, build_prefill, kv_cache_name,
+    kv_cache_shape, prefill_kv_name,
+};
 pub use error::ModelError;
 pub use llama::{BuildOptions, ForwardOutput, build_forward};
 pub use params::param_names;

@@ -86,16 +86,38 @@ impl Default for BuildOptions {
 }
 
 /// One decoder layer's parameters, looked up by name.
-struct LayerParams {
-    attention_norm: NodeId,
-    wq: NodeId,
-    wk: NodeId,
-    wv: NodeId,
-    wo: NodeId,
-    ffn_norm: NodeId,
-    w1: NodeId,
-    w2: NodeId,
-    w3: NodeId,
+pub(crate) struct LayerParams {
+    pub attention_norm: NodeId,
+    pub wq: NodeId,
+    pub wk: NodeId,
+    pub wv: NodeId,
+    pub wo: NodeId,
+    pub ffn_norm: NodeId,
+    pub w1: NodeId,
+    pub w2: NodeId,
+    pub w3: NodeId,
+}
+
+impl LayerParams {
+    /// Layer `i`'s parameters among `params` (every name of [`param_names`]).
+    pub fn lookup(params: &HashMap<String, NodeId>, i: usize) -> LayerParams {
+        let p = |name: &str| -> NodeId {
+            *params
+                .get(&format!("layers.{i}.{name}"))
+                .expect("param_names lists every parameter the builder reads")
+        };
+        LayerParams {
+            attention_norm: p("attention_norm.weight"),
+            wq: p("attention.wq.weight"),
+            wk: p("attention.wk.weight"),
+            wv: p("attention.wv.weight"),
+            wo: p("attention.wo.weight"),
+            ffn_norm: p("ffn_norm.weight"),
+            w1: p("feed_forward.w1.weight"),
+            w2: p("feed_forward.w2.weight"),
+            w3: p("feed_forward.w3.weight"),
+        }
+    }
 }
 
 /// Shared per-forward constants: RoPE tables and the causal mask.
@@ -148,19 +170,8 @@ pub fn build_forward(cfg: &LlamaConfig, opts: &BuildOptions) -> Result<Module, M
     let embed = b.gather(p("tok_embeddings.weight"), tokens)?;
     let mut h = b.name(embed, "embed")?;
     for i in 0..cfg.n_layers {
-        let l = format!("layers.{i}");
-        let lp = LayerParams {
-            attention_norm: p(&format!("{l}.attention_norm.weight")),
-            wq: p(&format!("{l}.attention.wq.weight")),
-            wk: p(&format!("{l}.attention.wk.weight")),
-            wv: p(&format!("{l}.attention.wv.weight")),
-            wo: p(&format!("{l}.attention.wo.weight")),
-            ffn_norm: p(&format!("{l}.ffn_norm.weight")),
-            w1: p(&format!("{l}.feed_forward.w1.weight")),
-            w2: p(&format!("{l}.feed_forward.w2.weight")),
-            w3: p(&format!("{l}.feed_forward.w3.weight")),
-        };
-        b.push_scope(l);
+        let lp = LayerParams::lookup(&params, i);
+        b.push_scope(format!("layers.{i}"));
         h = decoder_layer(&mut b, cfg, h, &lp, &shared)?;
         b.pop_scope();
     }

@@ -152,6 +152,7 @@ fn cfg_hot() -> SamplingConfig {
     SamplingConfig {
         temperature: 3.0,
         top_p: 1.0,
+        top_k: 0,
     }
 }
 

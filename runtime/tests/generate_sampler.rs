@@ -6,7 +6,11 @@ use llc_runtime::generate::{
 };
 
 fn cfg(temperature: f64, top_p: f64) -> SamplingConfig {
-    SamplingConfig { temperature, top_p }
+    SamplingConfig {
+        temperature,
+        top_p,
+        top_k: 0,
+    }
 }
 
 #[test]
@@ -52,16 +56,16 @@ fn temperature_divides_the_logits() {
 fn top_p_keeps_the_smallest_nucleus() {
     let probs = [0.1, 0.4, 0.05, 0.3, 0.15];
     let ids = |k: Vec<(u32, f64)>| k.into_iter().map(|(i, _)| i).collect::<Vec<_>>();
-    assert_eq!(ids(nucleus(&probs, 0.4)), vec![1]);
-    assert_eq!(ids(nucleus(&probs, 0.41)), vec![1, 3]);
-    assert_eq!(ids(nucleus(&probs, 0.7)), vec![1, 3]);
-    assert_eq!(ids(nucleus(&probs, 0.71)), vec![1, 3, 4]);
-    assert_eq!(ids(nucleus(&probs, 0.9)), vec![1, 3, 4, 0]);
-    assert_eq!(ids(nucleus(&probs, 0.96)), vec![1, 3, 4, 0, 2]);
-    assert_eq!(ids(nucleus(&probs, 1.0)), vec![1, 3, 4, 0, 2]);
-    assert_eq!(ids(nucleus(&probs, 1e-9)), vec![1]);
+    assert_eq!(ids(nucleus(&probs, 0.4, 0)), vec![1]);
+    assert_eq!(ids(nucleus(&probs, 0.41, 0)), vec![1, 3]);
+    assert_eq!(ids(nucleus(&probs, 0.7, 0)), vec![1, 3]);
+    assert_eq!(ids(nucleus(&probs, 0.71, 0)), vec![1, 3, 4]);
+    assert_eq!(ids(nucleus(&probs, 0.9, 0)), vec![1, 3, 4, 0]);
+    assert_eq!(ids(nucleus(&probs, 0.96, 0)), vec![1, 3, 4, 0, 2]);
+    assert_eq!(ids(nucleus(&probs, 1.0, 0)), vec![1, 3, 4, 0, 2]);
+    assert_eq!(ids(nucleus(&probs, 1e-9, 0)), vec![1]);
     // Ties: lower id first.
-    assert_eq!(ids(nucleus(&[0.25, 0.25, 0.5], 0.7)), vec![2, 0]);
+    assert_eq!(ids(nucleus(&[0.25, 0.25, 0.5], 0.7, 0)), vec![2, 0]);
 }
 
 #[test]
@@ -133,4 +137,41 @@ fn bad_options_and_logits_are_errors() {
     ));
     assert!(err.to_string().contains("12"));
     assert!(s.sample(&[], 0).is_err());
+}
+
+#[test]
+fn top_k_keeps_the_k_most_likely_before_the_nucleus() {
+    let probs = [0.1, 0.4, 0.05, 0.3, 0.15];
+    let ids = |v: Vec<(u32, f64)>| v.into_iter().map(|(i, _)| i).collect::<Vec<_>>();
+    assert_eq!(ids(nucleus(&probs, 1.0, 2)), vec![1, 3]);
+    assert_eq!(ids(nucleus(&probs, 0.41, 3)), vec![1, 3]);
+    assert_eq!(ids(nucleus(&probs, 1.0, 1)), vec![1]);
+    assert_eq!(ids(nucleus(&probs, 1.0, 99)), vec![1, 3, 4, 0, 2]);
+    // Sampling with top_k = 1 is greedy whatever the seed.
+    for seed in 0..20 {
+        let mut s = Sampler::new(
+            SamplingConfig {
+                temperature: 1.5,
+                top_p: 1.0,
+                top_k: 1,
+            },
+            seed,
+        )
+        .unwrap();
+        assert_eq!(s.sample(&[0.1, 3.0, -2.0, 2.9], 0).unwrap(), 1);
+    }
+}
+
+#[test]
+fn logprob_is_the_log_softmax_of_the_drawn_token() {
+    let logits = [1.0f32, 2.0, 0.5, -1.0];
+    let mut greedy = Sampler::new(SamplingConfig::greedy(), 0).unwrap();
+    let (id, lp) = greedy.sample_with_logprob(&logits, 0).unwrap();
+    assert_eq!(id, 1);
+    let z: f64 = logits.iter().map(|&l| (l as f64).exp()).sum();
+    assert!((lp as f64 - (2.0 - z.ln())).abs() < 1e-6, "{lp}");
+    let mut hot = Sampler::new(cfg(2.0, 1.0), 3).unwrap();
+    let (id, lp) = hot.sample_with_logprob(&logits, 0).unwrap();
+    let p = softmax_with_temperature(&logits, 2.0);
+    assert!((lp as f64 - p[id as usize].ln()).abs() < 1e-6);
 }

@@ -2,8 +2,10 @@
 
 mod bench;
 mod bench_cpu;
+pub(crate) mod bench_decode;
 mod compile;
 mod data;
+mod decoder;
 mod gpu;
 mod model;
 mod plot;
@@ -34,6 +36,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Compile(a)) => bench::compile(a),
         Command::Bench(BenchCommand::Cpu(a)) => bench_cpu::cpu(a),
         Command::Bench(BenchCommand::Gpu(a)) => gpu::bench_gpu(a),
+        Command::Bench(BenchCommand::Decode(a)) => bench_decode::decode(a),
         Command::GpuCheck(a) => gpu::gpu_check(a),
         Command::Sample(a) => sample::run(a),
         Command::Grad(a) => grad::run(a),

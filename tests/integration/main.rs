@@ -7,6 +7,8 @@
 //! - [`plan_exec`]: the artifact run by the CPU plan executor against the interpreter;
 //! - [`cpu_target`]: the compiled CPU step against the interpreter over 20 steps, artifacts
 //!   for other targets or CPUs refused, `train --backend cpu|interp`, threads and resume;
+//! - [`decode`]: KV-cache decoding (compiled and interpreted) against the full-window
+//!   forward, ragged batches, `sample --jsonl`;
 //! - [`compiler_cli`], [`train_cli`], [`grad_cmd`], [`sample_cmd`]: the commands;
 //! - [`gpu_cli`]: the GPU commands, on a machine with or without a GPU;
 //! - [`hf_interop`]: checkpoints and gradients against Hugging Face transformers;
@@ -16,6 +18,7 @@ mod artifact;
 mod common;
 mod compiler_cli;
 mod cpu_target;
+mod decode;
 mod gpu_cli;
 mod grad_cmd;
 mod hf_interop;

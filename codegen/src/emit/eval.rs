@@ -254,6 +254,9 @@ impl Kernel<'_> {
             }
             Op::Reduce { .. } => match self.bound.get(&n) {
                 Some((bix, v)) if bix == ix => v.clone(),
+                // A one-element result (a single row) is the same value at every index,
+                // however a broadcast spelled it.
+                Some((_, v)) if f.ty(n).numel() == 1 => v.clone(),
                 Some((bix, _)) => {
                     return Err(self.unsupported(format!(
                         "the reduction %{} is computed for element {bix} of the current row/output but read at element {ix}: a reduction's result may only be used in its own row",

@@ -31,6 +31,19 @@ pub enum StopReason {
     MaxTokens,
     /// The stop token was drawn.
     StopToken,
+    /// The KV cache is full: the sequence reached the decoder's cache length.
+    ContextFull,
+}
+
+impl StopReason {
+    /// How reports say it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopReason::MaxTokens => "max tokens",
+            StopReason::StopToken => "end of sequence",
+            StopReason::ContextFull => "context full",
+        }
+    }
 }
 
 /// The outcome of [`generate`].

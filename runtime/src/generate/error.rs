@@ -45,6 +45,14 @@ pub enum GenerateError {
     /// Decoding needs at least one context token.
     #[error("the prompt is empty: decoding needs at least one token (e.g. BOS)")]
     EmptyPrompt,
+    /// A prompt has more tokens than the decoder's prefill holds.
+    #[error("the prompt has {tokens} tokens; the decoder holds at most {limit}")]
+    PromptTooLong {
+        /// Tokens in the prompt (BOS included).
+        tokens: usize,
+        /// The longest prompt the decoder takes.
+        limit: usize,
+    },
     /// A context token is not a row of the embedding.
     #[error("token {token} at position {position} is outside the vocabulary 0..{vocab}")]
     TokenOutOfRange {

@@ -1,5 +1,6 @@
 //! Picking the next token from a row of logits: greedy (temperature 0), or sampling from
-//! the temperature-scaled softmax restricted to the top-p nucleus, with a seeded ChaCha8
+//! the temperature-scaled softmax restricted to the top-k most likely tokens and the
+//! top-p nucleus, with a seeded ChaCha8
 //! generator so the same seed gives the same text on every machine.
 
 use rand::{Rng, SeedableRng};
@@ -16,6 +17,9 @@ pub struct SamplingConfig {
     /// Nucleus size in `(0, 1]`: sample only from the smallest set of most likely tokens
     /// whose probabilities add up to at least `top_p`. `1` keeps every token.
     pub top_p: f64,
+    /// Sample only from the `top_k` most likely tokens (before the nucleus); `0` keeps
+    /// every token.
+    pub top_k: usize,
 }
 
 impl Default for SamplingConfig {
@@ -24,6 +28,7 @@ impl Default for SamplingConfig {
         SamplingConfig {
             temperature: 1.0,
             top_p: 1.0,
+            top_k: 0,
         }
     }
 }
@@ -34,6 +39,7 @@ impl SamplingConfig {
         SamplingConfig {
             temperature: 0.0,
             top_p: 1.0,
+            top_k: 0,
         }
     }
 
@@ -83,6 +89,27 @@ impl Sampler {
     /// The next token id for `logits` (one entry per candidate id). Greedy decoding draws
     /// no random numbers. `position` only names the place in error messages.
     pub fn sample(&mut self, logits: &[f32], position: usize) -> GenerateResult<u32> {
+        Ok(self.sample_with_logprob(logits, position)?.0)
+    }
+
+    /// The next token and its log-probability under the sampling temperature's softmax
+    /// over every candidate, `log softmax(logits / T)[id]` (`T = 1` when greedy), before
+    /// the top-k / top-p truncation: what a policy-gradient method scores the token with.
+    pub fn sample_with_logprob(
+        &mut self,
+        logits: &[f32],
+        position: usize,
+    ) -> GenerateResult<(u32, f32)> {
+        let id = self.draw(logits, position)?;
+        let t = if self.config.temperature == 0.0 {
+            1.0
+        } else {
+            self.config.temperature
+        };
+        Ok((id, log_softmax_at(logits, t, id as usize) as f32))
+    }
+
+    fn draw(&mut self, logits: &[f32], position: usize) -> GenerateResult<u32> {
         if logits.is_empty() {
             return Err(GenerateError::InvalidOption {
                 option: "vocab",
@@ -96,7 +123,7 @@ impl Sampler {
             return Ok(argmax(logits));
         }
         let probs = softmax_with_temperature(logits, self.config.temperature);
-        let kept = nucleus(&probs, self.config.top_p);
+        let kept = nucleus(&probs, self.config.top_p, self.config.top_k);
         let total: f64 = kept.iter().map(|&(_, p)| p).sum();
         let u = self.rng.random::<f64>() * total;
         let mut acc = 0.0;
@@ -137,16 +164,32 @@ pub fn softmax_with_temperature(logits: &[f32], temperature: f64) -> Vec<f64> {
     exps.into_iter().map(|e| e / sum).collect()
 }
 
-/// The top-p nucleus of a distribution: `(id, probability)` pairs, most likely first (ties
-/// by lower id), the shortest prefix whose probabilities add up to at least `top_p`
-/// (never empty). Probabilities are not renormalized.
-pub fn nucleus(probs: &[f64], top_p: f64) -> Vec<(u32, f64)> {
+/// `log softmax(logits / temperature)[id]` in f64.
+pub fn log_softmax_at(logits: &[f32], temperature: f64, id: usize) -> f64 {
+    let max = logits
+        .iter()
+        .fold(f64::NEG_INFINITY, |m, &v| m.max(v as f64));
+    let sum: f64 = logits
+        .iter()
+        .map(|&v| ((v as f64 - max) / temperature).exp())
+        .sum();
+    (logits[id] as f64 - max) / temperature - sum.ln()
+}
+
+/// The top-p nucleus of a distribution within its `top_k` most likely tokens (`0`: all):
+/// `(id, probability)` pairs, most likely first (ties by lower id), the shortest prefix
+/// whose probabilities add up to at least `top_p` (never empty). Probabilities are not
+/// renormalized.
+pub fn nucleus(probs: &[f64], top_p: f64, top_k: usize) -> Vec<(u32, f64)> {
     let mut order: Vec<(u32, f64)> = probs
         .iter()
         .enumerate()
         .map(|(i, &p)| (i as u32, p))
         .collect();
     order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    if top_k > 0 {
+        order.truncate(top_k);
+    }
     let mut acc = 0.0;
     let mut keep = order.len();
     for (i, &(_, p)) in order.iter().enumerate() {
