@@ -109,21 +109,30 @@ pub(crate) fn rope_tables(
 /// Rotate the interleaved pairs `(2i, 2i+1)` of `x[B, T, heads, hd]` (Meta's layout):
 /// `even' = even*cos - odd*sin`, `odd' = even*sin + odd*cos`.
 pub(crate) fn rope(b: &mut Builder, x: NodeId, tables: &RopeTables) -> Result<NodeId> {
+    rotate_pairs(b, x, tables.cos, tables.sin)
+}
+
+/// The rotation of [`rope`] over the last axis of `x[..., hd]`, with `cos` and `sin`
+/// shaped to broadcast against `[..., hd/2, 1]` (the decode step's are per sequence).
+pub(crate) fn rotate_pairs(b: &mut Builder, x: NodeId, cos: NodeId, sin: NodeId) -> Result<NodeId> {
     let shape = b.shape(x);
-    let (bt, t, heads, hd) = (shape[0], shape[1], shape[2], shape[3]);
-    let half_shape = [bt, t, heads, hd / 2, 1];
-    let pairs = b.reshape(x, &[bt, t, heads, hd / 2, 2])?;
-    let even = b.slice(pairs, 4, 0, 1)?;
-    let odd = b.slice(pairs, 4, 1, 2)?;
-    let cos = b.broadcast(tables.cos, &half_shape)?;
-    let sin = b.broadcast(tables.sin, &half_shape)?;
+    let last = shape.len() - 1;
+    let mut pair_shape = shape[..last].to_vec();
+    pair_shape.extend([shape[last] / 2, 2]);
+    let mut half_shape = pair_shape.clone();
+    half_shape[last + 1] = 1;
+    let pairs = b.reshape(x, &pair_shape)?;
+    let even = b.slice(pairs, last + 1, 0, 1)?;
+    let odd = b.slice(pairs, last + 1, 1, 2)?;
+    let cos = b.broadcast(cos, &half_shape)?;
+    let sin = b.broadcast(sin, &half_shape)?;
     let ec = b.mul(even, cos)?;
     let os = b.mul(odd, sin)?;
     let new_even = b.sub(ec, os)?;
     let es = b.mul(even, sin)?;
     let oc = b.mul(odd, cos)?;
     let new_odd = b.add(es, oc)?;
-    let pairs = b.concat(&[new_even, new_odd], 4)?;
+    let pairs = b.concat(&[new_even, new_odd], last + 1)?;
     b.reshape(pairs, &shape)
 }
 

@@ -16,7 +16,7 @@
 //!   [`prefill_kv_name`]); the caller copies them into positions `0..P` of the cache. The
 //!   model is causal, so padding after a prompt never changes its rows.
 
-use crate::blocks::{named, rms_norm, softmax, swiglu_ffn};
+use crate::blocks::{named, rms_norm, rotate_pairs, softmax, swiglu_ffn};
 use crate::config::LlamaConfig;
 use crate::error::ModelError;
 use crate::llama::{BuildOptions, ForwardOutput, LayerParams, build_forward};
@@ -255,27 +255,6 @@ fn step_constants(
     })
 }
 
-/// RoPE of one token's heads `x[B, heads, hd]` at the step's positions: the interleaved
-/// pairs `(2i, 2i+1)` turn as in `blocks::rope`.
-fn rope_at(b: &mut Builder, x: NodeId, step: &StepConstants) -> llc_ir::Result<NodeId> {
-    let shape = b.shape(x);
-    let (bt, heads, hd) = (shape[0], shape[1], shape[2]);
-    let half_shape = [bt, heads, hd / 2, 1];
-    let pairs = b.reshape(x, &[bt, heads, hd / 2, 2])?;
-    let even = b.slice(pairs, 3, 0, 1)?;
-    let odd = b.slice(pairs, 3, 1, 2)?;
-    let cos = b.broadcast(step.cos, &half_shape)?;
-    let sin = b.broadcast(step.sin, &half_shape)?;
-    let ec = b.mul(even, cos)?;
-    let os = b.mul(odd, sin)?;
-    let new_even = b.sub(ec, os)?;
-    let es = b.mul(even, sin)?;
-    let oc = b.mul(odd, cos)?;
-    let new_odd = b.add(es, oc)?;
-    let pairs = b.concat(&[new_even, new_odd], 3)?;
-    b.reshape(pairs, &shape)
-}
-
 /// `cache` with each sequence's row at its position replaced by `row[B, KV, hd]`.
 fn write_cache(
     b: &mut Builder,
@@ -314,8 +293,12 @@ fn decode_attention(
         let split = b.reshape(proj, &[bt, n, hd])?;
         heads.push(b.name(split, &format!("{name}_heads"))?);
     }
-    let q = named(b, "q_rot", |b| rope_at(b, heads[0], step))?;
-    let k = named(b, "k_rot", |b| rope_at(b, heads[1], step))?;
+    let q = named(b, "q_rot", |b| {
+        rotate_pairs(b, heads[0], step.cos, step.sin)
+    })?;
+    let k = named(b, "k_rot", |b| {
+        rotate_pairs(b, heads[1], step.cos, step.sin)
+    })?;
     let k_next = named(b, "k_cache", |b| write_cache(b, k_cache, k, step))?;
     let v_next = named(b, "v_cache", |b| write_cache(b, v_cache, heads[2], step))?;
 

@@ -104,16 +104,22 @@ fn check_options(model: &LogitsModel, prompt: &[u32], opts: &DecodeOptions) -> G
             ),
         });
     }
-    if let Some((position, &token)) = prompt
+    check_prompt_tokens(prompt, model.vocab())
+}
+
+/// Every prompt token is a row of the embedding (`< vocab`), or the first that is not is
+/// named with its position.
+pub(crate) fn check_prompt_tokens(prompt: &[u32], vocab: usize) -> GenerateResult<()> {
+    match prompt
         .iter()
         .enumerate()
-        .find(|&(_, &t)| t as usize >= model.vocab())
+        .find(|&(_, &t)| t as usize >= vocab)
     {
-        return Err(GenerateError::TokenOutOfRange {
+        Some((position, &token)) => Err(GenerateError::TokenOutOfRange {
             position,
             token,
-            vocab: model.vocab(),
-        });
+            vocab,
+        }),
+        None => Ok(()),
     }
-    Ok(())
 }

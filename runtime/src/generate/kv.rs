@@ -16,7 +16,7 @@ use crate::checkpoint::NamedTensor;
 use crate::interp::run_function;
 use crate::plan_exec::PlanExecutor;
 use crate::tensor::{Precision, Tensor};
-use llc_ir::{ArgRole, DType, Function};
+use llc_ir::{DType, Function};
 use llc_models::{KvPart, LlamaConfig, kv_cache_name, kv_cache_shape, prefill_kv_name};
 
 /// A model that can prefill a batch of prompts and then decode one token per sequence.
@@ -313,12 +313,6 @@ fn shape_of(cfg: &LlamaConfig, prefill: &Function, step: &Function) -> GenerateR
             ),
         });
     }
-    if step.arg_role(step.by_name("tokens").unwrap_or(step.args()[0])) != Some(ArgRole::Input) {
-        return Err(GenerateError::BadGraph {
-            func: step.name.clone(),
-            msg: "`tokens` is not an input".into(),
-        });
-    }
     Ok(KvShape {
         cfg: cfg.clone(),
         batch: tokens[0],
@@ -485,17 +479,7 @@ fn check_batch(
                 limit: model.prompt_len(),
             });
         }
-        if let Some((position, &token)) = prompt
-            .iter()
-            .enumerate()
-            .find(|&(_, &t)| t as usize >= model.vocab())
-        {
-            return Err(GenerateError::TokenOutOfRange {
-                position,
-                token,
-                vocab: model.vocab(),
-            });
-        }
+        super::decode::check_prompt_tokens(prompt, model.vocab())?;
     }
     Ok(())
 }
