@@ -51,17 +51,42 @@ pub fn step(forward: &Function, egraph: bool) -> (Function, Vec<EGraphReport>) {
 }
 
 /// Run `a` and `b` on the same fresh random arguments (f64) and check every output agrees
-/// within `rtol`/`atol`; token ids are drawn below `int_high`.
+/// within `rtol`/`atol` and is finite on both sides; token ids are drawn below `int_high`.
 pub fn assert_same(a: &Function, b: &Function, seed: u64, int_high: i32, rtol: f64, atol: f64) {
     let args = random_args(a, seed, int_high, Precision::F64);
-    let ra = run_function(a, &args, Precision::F64).expect("before runs");
-    let rb = run_function(b, &args, Precision::F64).expect("after runs");
-    assert_eq!(ra.len(), rb.len(), "output counts differ");
+    compare_on(a, b, &args, rtol, atol).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// Run `a` and `b` on `args` (f64): every output of both must be finite (so a NaN or an
+/// infinity on both sides cannot pass as agreement) and `b`'s within `rtol`/`atol` of
+/// `a`'s. The error names the output and the problem.
+pub fn compare_on(
+    a: &Function,
+    b: &Function,
+    args: &[Tensor],
+    rtol: f64,
+    atol: f64,
+) -> Result<(), String> {
+    let ra = run_function(a, args, Precision::F64).map_err(|e| format!("before: {e}"))?;
+    let rb = run_function(b, args, Precision::F64).map_err(|e| format!("after: {e}"))?;
+    if ra.len() != rb.len() {
+        return Err(format!(
+            "output counts differ: {} vs {}",
+            ra.len(),
+            rb.len()
+        ));
+    }
     for (i, (x, y)) in ra.iter().zip(&rb).enumerate() {
         let name = &a.node(a.outputs()[i].node).name;
-        llc_runtime::tensor::check_close(x, y, rtol, atol)
-            .unwrap_or_else(|e| panic!("output {i} (%{name}) differs: {e}"));
+        for (side, t) in [("before", x), ("after", y)] {
+            if let Some(v) = t.to_f64_vec().into_iter().find(|v| !v.is_finite()) {
+                return Err(format!("output {i} (%{name}) {side} holds {v}"));
+            }
+        }
+        llc_runtime::tensor::check_close(y, x, rtol, atol)
+            .map_err(|e| format!("output {i} (%{name}) differs: {e}"))?;
     }
+    Ok(())
 }
 
 /// Outputs of `f` on `args`.

@@ -1,7 +1,9 @@
 //! Closeness measures for tests: how far an optimized or GPU result is from the
 //! interpreter's. Every measure returns `f64::INFINITY` when the shapes differ, when one
-//! side is a float and the other is not, or when one side is NaN (or infinite) where the
-//! other is not; matching NaNs and equal infinities count as equal.
+//! side is a float and the other is not, or when either side is NaN (a NaN is never close
+//! to anything, not even another NaN, so a computation that went wrong on both sides
+//! cannot pass), or when one side is infinite where the other is not. Equal infinities
+//! count as equal.
 
 use super::Tensor;
 
@@ -13,14 +15,14 @@ fn pairs(a: &Tensor, b: &Tensor) -> Option<(Vec<f64>, Vec<f64>)> {
     Some((a.to_f64_vec(), b.to_f64_vec()))
 }
 
-/// The difference of two elements, 0 for matching non-finite values and infinity when
-/// exactly one side is non-finite or the non-finite values differ.
+/// The difference of two elements: infinity when either is NaN or exactly one is
+/// infinite (or the infinities differ in sign), 0 for equal infinities.
 fn elem_diff(x: f64, y: f64) -> f64 {
     if x.is_finite() && y.is_finite() {
         return (x - y).abs();
     }
-    let same = (x.is_nan() && y.is_nan()) || x == y;
-    if same { 0.0 } else { f64::INFINITY }
+    // `inf == inf` holds and `NaN == NaN` does not: NaN is never equal.
+    if x == y { 0.0 } else { f64::INFINITY }
 }
 
 /// `max |a_i - b_i|`.

@@ -31,7 +31,24 @@ fn abs_and_relative_differences() {
 fn nan_and_shape_mismatch_are_infinitely_far() {
     let a = t(&[1.0, f32::NAN]);
     assert_eq!(max_abs_diff(&a, &t(&[1.0, 2.0])), f64::INFINITY);
-    assert_eq!(max_abs_diff(&a, &a), 0.0, "matching NaNs count as equal");
+    assert_eq!(
+        max_abs_diff(&a, &a),
+        f64::INFINITY,
+        "NaN is never equal, not even to NaN"
+    );
+    assert_eq!(rel_l2_diff(&a, &a), f64::INFINITY);
+    assert_eq!(max_rel_diff(&a, &a), f64::INFINITY);
+    assert!(check_close(&a, &a, 1.0, 1.0).is_err(), "NaN is never close");
+    let inf = t(&[1.0, f32::INFINITY]);
+    assert_eq!(
+        max_abs_diff(&inf, &inf),
+        0.0,
+        "equal infinities count as equal"
+    );
+    assert_eq!(
+        max_abs_diff(&inf, &t(&[1.0, f32::NEG_INFINITY])),
+        f64::INFINITY
+    );
     assert_eq!(rel_l2_diff(&t(&[1.0]), &t(&[1.0, 2.0])), f64::INFINITY);
     let i = Tensor::from_i32([1], vec![1]).unwrap();
     assert_eq!(max_abs_diff(&t(&[1.0]), &i), f64::INFINITY);
