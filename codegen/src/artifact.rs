@@ -275,8 +275,8 @@ pub fn build_artifact(
 ) -> Result<ArtifactReport> {
     let mut timings = Vec::new();
     let t = Instant::now();
-    let mut program =
-        partition(step, &opts.partition).map_err(|e| fail("partition", e.to_string()))?;
+    let mut program = partition(step, &opts.partition, &opts.target)
+        .map_err(|e| fail("partition", e.to_string()))?;
     timings.push(("partition", t.elapsed()));
 
     let t = Instant::now();

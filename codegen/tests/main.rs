@@ -8,6 +8,7 @@ mod api;
 mod compile_time;
 mod cpu_numeric;
 mod edge_cases;
+mod kernel_target;
 mod layout_ops;
 mod math;
 mod ptxas;
