@@ -70,8 +70,10 @@
 
 mod api;
 pub mod artifact;
+pub mod backend;
 pub mod cpu;
 mod decompose;
+pub mod driver;
 mod emit;
 mod error;
 mod fingerprint;
@@ -86,7 +88,8 @@ mod target;
 pub use api::{
     CompiledKernel, CompiledModule, KernelClass, KernelLaunch, KernelSpec, LaunchDims, ParamRef,
 };
-pub use artifact::{ArtifactOptions, ArtifactReport, build_artifact};
+pub use artifact::{ArtifactOptions, ArtifactReport, build_artifact, write_artifact};
+pub use backend::{BackendHooks, BackendPass, Lowered, lower};
 pub use emit::flavor::Flavor;
 pub use error::{CodegenError, Result};
 pub use fingerprint::kernel_fingerprint;

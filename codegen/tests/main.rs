@@ -7,6 +7,7 @@ mod common;
 mod api;
 mod compile_time;
 mod cpu_numeric;
+mod driver;
 mod edge_cases;
 mod kernel_target;
 mod layout_ops;
