@@ -247,7 +247,9 @@ pub struct ModelArgs {
 pub struct CompileArgs {
     /// The model's forward `.ir` file.
     pub input: PathBuf,
-    /// Print the module after this pass (`parse`, or any pipeline pass name) to stdout.
+    /// Print the stage after this pass to stdout: `parse`, a front-half pass (the module
+    /// as IR) or a back-half pass (`lower-attention`, `pack`, `partition`, `codegen`,
+    /// `memory-plan`, `assemble`; without `-o` the back half runs for the dump only).
     #[arg(long, value_name = "PASS")]
     pub dump_after: Option<String>,
     /// Write the step module (`.ir` text) here.

@@ -10,7 +10,7 @@
 //! buffers. Math functions are our own NVVM-intrinsic definitions (see
 //! `emit::libdevice` for their accuracy), so no CUDA toolkit is needed.
 //!
-//! # Kernel classes ([`supports`] checks these rules and says which one applies)
+//! # Kernel classes ([`Target::kernel_class`] checks these rules and says which one applies)
 //!
 //! First every fused op except `rope` is rewritten into primitive ops (`decompose`):
 //! `rms_norm` and `softmax` and the rest become elementwise ops plus reductions over the
@@ -70,12 +70,15 @@
 
 mod api;
 pub mod artifact;
+pub mod backend;
 pub mod cpu;
 mod decompose;
+pub mod driver;
 mod emit;
 mod error;
 mod fingerprint;
 mod index;
+mod kernel_target;
 mod mlir;
 pub mod native;
 mod plan;
@@ -85,7 +88,8 @@ mod target;
 pub use api::{
     CompiledKernel, CompiledModule, KernelClass, KernelLaunch, KernelSpec, LaunchDims, ParamRef,
 };
-pub use artifact::{ArtifactOptions, ArtifactReport, build_artifact};
+pub use artifact::{ArtifactOptions, ArtifactReport, build_artifact, write_artifact};
+pub use backend::{BackendHooks, BackendPass, Lowered, lower};
 pub use emit::flavor::Flavor;
 pub use error::{CodegenError, Result};
 pub use fingerprint::kernel_fingerprint;
@@ -105,17 +109,6 @@ fn plan_kernel(name: &str, f: &Function, flavor: Flavor) -> Result<Plan> {
     })?;
     let d = decompose::decompose(f)?;
     plan::plan(name, &d, flavor.lanes())
-}
-
-/// Which strategy compiles `f`, or why none does (the message names the value and the
-/// rule it breaks). The partitioner calls this to keep kernels within what codegen can
-/// do; it runs everything up to (not including) MLIR, so a kernel it accepts compiles.
-pub fn supports(f: &Function) -> Result<KernelClass> {
-    let plan = plan_kernel(&f.name, f, Flavor::Gpu)?;
-    for (i, stage) in plan.stages.iter().enumerate() {
-        emit_stage(stage, &format!("check_{i}"), &f.name, Flavor::Gpu)?;
-    }
-    Ok(plan.class)
 }
 
 /// Valid, unused MLIR symbols for the `stages` launches of a kernel named `name`:
@@ -181,11 +174,7 @@ fn emit_kernel(
 /// pipeline run, one PTX text. Identical kernels (same [`kernel_fingerprint`] canonical
 /// form) share their entries.
 pub fn compile_kernels(kernels: &[KernelSpec], target: Target) -> Result<CompiledModule> {
-    let flavor = if target.is_cpu() {
-        Flavor::Cpu
-    } else {
-        Flavor::Gpu
-    };
+    let flavor = target.flavor();
     if kernels.is_empty() && flavor == Flavor::Gpu {
         return Ok(CompiledModule {
             target,

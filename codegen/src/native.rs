@@ -12,6 +12,7 @@ use crate::error::{CodegenError, Result};
 use crate::mlir;
 use crate::target::Target;
 use llc_ir::artifact::{NATIVE_LIB_FILE, NativeCode, X86_FEATURES, x86_level_features};
+use llc_ir::fsutil::FsError;
 use std::ffi::{CStr, CString, c_char, c_void};
 use std::path::Path;
 use std::sync::Once;
@@ -330,7 +331,10 @@ unsafe fn optimize_and_emit(
 
 /// Link an object file into a shared object with the system compiler driver.
 fn link_shared(obj: &[u8]) -> Result<Vec<u8>> {
-    let io = |p: &Path, e: std::io::Error| fail("link", format!("{}: {e}", p.display()));
+    let io = |p: &Path, e: std::io::Error| CodegenError::NativeIo {
+        stage: "link",
+        source: FsError::new(p, e),
+    };
     let tmp = tempfile::tempdir().map_err(|e| io(&std::env::temp_dir(), e))?;
     let o = tmp.path().join("kernels.o");
     let so = tmp.path().join(NATIVE_LIB_FILE);

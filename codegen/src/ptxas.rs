@@ -7,6 +7,7 @@
 
 use crate::error::{CodegenError, Result};
 use crate::target::Target;
+use llc_ir::fsutil::FsError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -67,7 +68,7 @@ pub fn assemble(ptxas: &Path, ptx: &str, target: Target) -> Result<Vec<KernelRes
     let ptx_path = dir.join(format!("{stem}.ptx"));
     let cubin_path = dir.join(format!("{stem}.cubin"));
     std::fs::write(&ptx_path, ptx)
-        .map_err(|e| CodegenError::Ptxas(format!("writing {}: {e}", ptx_path.display())))?;
+        .map_err(|e| CodegenError::PtxasIo(FsError::new(&ptx_path, e)))?;
     let out = Command::new(ptxas)
         .arg("-v")
         .arg(format!("-arch={}", target.name()))

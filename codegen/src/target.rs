@@ -48,6 +48,15 @@ impl Target {
         }
     }
 
+    /// How kernels are emitted for this target (vector width, parallel loops).
+    pub(crate) fn flavor(self) -> crate::Flavor {
+        if self.is_cpu() {
+            crate::Flavor::Cpu
+        } else {
+            crate::Flavor::Gpu
+        }
+    }
+
     /// Whether this is a CPU target (native code rather than PTX).
     pub fn is_cpu(self) -> bool {
         matches!(

@@ -1,10 +1,9 @@
-//! The public contract: fingerprints, dedupe, `supports`' classes and rejections, targets.
+//! The public contract: fingerprints, dedupe, `Target::kernel_class`' classes and rejections, targets.
 
 use crate::common;
 
 use llc_codegen::{
     CodegenError, KernelClass, KernelSpec, ParamRef, Target, compile_kernels, kernel_fingerprint,
-    supports,
 };
 use llc_ir::{Builder, DType, Function, Op, Real, TensorType};
 
@@ -23,7 +22,7 @@ fn rms_norm_renamed(rows: usize, d: usize, layer: usize) -> Function {
 }
 
 fn err(f: &Function) -> String {
-    match supports(f) {
+    match Target::Sm90.kernel_class(f) {
         Ok(c) => panic!("{} should be rejected, got class {c}", f.name),
         Err(e) => e.to_string(),
     }
@@ -120,7 +119,9 @@ fn supports_names_the_class_of_each_representative_kernel() {
     ];
     for (f, class) in cases {
         assert_eq!(
-            supports(&f).unwrap_or_else(|e| panic!("{e}")),
+            Target::Sm90
+                .kernel_class(&f)
+                .unwrap_or_else(|e| panic!("{e}")),
             class,
             "{}",
             f.name
@@ -208,7 +209,7 @@ fn unsupported_dtypes_roles_and_invalid_ir_are_errors() {
         )
         .unwrap();
     f.add_output(y, None);
-    match supports(&f) {
+    match Target::Sm90.kernel_class(&f) {
         Err(CodegenError::InvalidIr { kernel, .. }) => assert_eq!(kernel, "bad"),
         other => panic!("expected invalid IR, got {other:?}"),
     }
@@ -259,7 +260,9 @@ fn launches_beyond_grid_limits_are_errors() {
     assert!(e.contains("exceeds CUDA's grid limits"), "{e}");
     // the same rows, short: a thread per row fits
     assert_eq!(
-        supports(&common::softmax(&[1 << 32, 2])).unwrap(),
+        Target::Sm90
+            .kernel_class(&common::softmax(&[1 << 32, 2]))
+            .unwrap(),
         KernelClass::Row
     );
 }

@@ -5,7 +5,7 @@
 use crate::common;
 
 use crate::common::check::{agree, args_for};
-use llc_codegen::{KernelClass, supports};
+use llc_codegen::{KernelClass, Target};
 use llc_ir::{Builder, DType, Function, NodeId, ReduceKind, TensorType};
 
 fn build(name: &str, f: impl FnOnce(&mut Builder) -> llc_ir::Result<Vec<NodeId>>) -> Function {
@@ -90,7 +90,7 @@ fn layer_norm_has_two_levels_of_row_reductions() {
         let per_row = b.reshape(var, &[5])?;
         Ok(vec![y, per_row])
     });
-    assert_eq!(supports(&f).unwrap(), KernelClass::Row);
+    assert_eq!(Target::Sm90.kernel_class(&f).unwrap(), KernelClass::Row);
     check(&f);
 }
 
@@ -105,7 +105,10 @@ fn work_after_a_reduction_uses_other_arguments() {
         let c = b.mul(c, s)?;
         Ok(vec![c, b.sqrt(c)?])
     });
-    assert_eq!(supports(&f).unwrap(), KernelClass::Reduction);
+    assert_eq!(
+        Target::Sm90.kernel_class(&f).unwrap(),
+        KernelClass::Reduction
+    );
     let args = args_for(&f, 21, 0, |i, t| {
         let v = t
             .to_f32_vec()

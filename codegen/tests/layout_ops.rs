@@ -3,7 +3,7 @@
 //! CPU against the interpreter.
 
 use crate::common::check::{agree, args_for};
-use llc_codegen::{KernelClass, supports};
+use llc_codegen::{KernelClass, Target};
 use llc_ir::{Builder, DType, Function, NodeId};
 
 fn build(name: &str, f: impl FnOnce(&mut Builder) -> llc_ir::Result<Vec<NodeId>>) -> Function {
@@ -19,7 +19,7 @@ fn build(name: &str, f: impl FnOnce(&mut Builder) -> llc_ir::Result<Vec<NodeId>>
 fn check(f: &Function, int_high: i32) -> KernelClass {
     let args = args_for(f, 9, int_high, |_, t| t.clone());
     agree(f, &args, 1e-5, 1e-5);
-    supports(f).unwrap()
+    Target::Sm90.kernel_class(f).unwrap()
 }
 
 #[test]
@@ -119,6 +119,6 @@ fn a_scatter_add_must_be_the_only_output() {
         let s = b.scatter_add(tok, g, 6)?;
         Ok(vec![s, g])
     });
-    let e = supports(&f).unwrap_err().to_string();
+    let e = Target::Sm90.kernel_class(&f).unwrap_err().to_string();
     assert!(e.contains("only output"), "{e}");
 }

@@ -9,6 +9,7 @@ pub mod artifact;
 pub mod builder;
 pub mod dtype;
 pub mod error;
+pub mod fsutil;
 pub mod graph;
 pub mod infer;
 pub mod json;

@@ -1,11 +1,12 @@
 //! The passes crate's error type: one enum, each variant naming the pass, function and
 //! value involved so a failed compile says where it went wrong.
 
+use llc_ir::plan::KernelClass;
 use llc_ir::{IrError, TensorType};
 use thiserror::Error;
 
 /// Everything that can go wrong running a pass or a pipeline.
-#[derive(Debug, Error, Clone, PartialEq)]
+#[derive(Debug, Error, Clone)]
 pub enum PassError {
     /// The module has no function of that name.
     #[error("{pass}: the module has no function @{func} (it has: {available})")]
@@ -64,6 +65,18 @@ pub enum PassError {
     /// An IR operation failed while a pass rewrote the graph.
     #[error("{0}")]
     Ir(#[from] IrError),
+    /// The target refused a kernel the partitioner built (its reason is the source).
+    #[error(
+        "partition: @{func}: target {target} cannot compile kernel `{kernel}` as a {class} kernel: {source}"
+    )]
+    KernelRefused {
+        func: String,
+        target: String,
+        kernel: String,
+        class: KernelClass,
+        #[source]
+        source: crate::partition::Refusal,
+    },
     /// Lowering the step to kernels, GEMMs and a memory plan failed (partitioning,
     /// memory planning, attention lowering).
     #[error("{pass}: @{func}: {msg}")]

@@ -105,9 +105,13 @@ impl Pass {
 /// Receives a pass name and the module right after that pass.
 pub type DumpHook<'a> = Box<dyn FnMut(&str, &Module) + 'a>;
 
+/// The name under which `--dump-after` shows a pipeline's input, before any pass.
+pub const PARSE: &str = "parse";
+
 /// Callbacks and checks around a pipeline run.
 pub struct PipelineHooks<'a> {
-    /// Call `on_dump` with the module after the pass of this name.
+    /// Call `on_dump` with the module after the pass of this name ([`PARSE`]: before
+    /// the first pass).
     pub dump_after: Option<String>,
     /// Receives the pass name and the module after it (the CLI prints it with
     /// `llc_ir::print_module`; [`Pipeline::run_and_dump`] returns that text).
@@ -174,15 +178,25 @@ impl Pipeline {
         self.passes.iter().map(Pass::name).collect()
     }
 
+    /// The names `dump_after` accepts: [`PARSE`], then the passes in order.
+    pub fn dump_names(&self) -> Vec<&'static str> {
+        std::iter::once(PARSE).chain(self.pass_names()).collect()
+    }
+
     /// Run every pass in order; see [`PipelineHooks`].
     pub fn run(&self, m: &mut Module, hooks: &mut PipelineHooks<'_>) -> Result<Vec<PassReport>> {
         if let Some(name) = &hooks.dump_after
-            && !self.passes.iter().any(|p| p.name() == name)
+            && !self.dump_names().contains(&name.as_str())
         {
             return Err(PassError::UnknownPass {
                 name: name.clone(),
-                available: self.pass_names().join(", "),
+                available: self.dump_names().join(", "),
             });
+        }
+        if hooks.dump_after.as_deref() == Some(PARSE)
+            && let Some(cb) = hooks.on_dump.as_mut()
+        {
+            cb(PARSE, m);
         }
         let mut reports = Vec::with_capacity(self.passes.len());
         for pass in &self.passes {

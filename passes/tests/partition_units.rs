@@ -4,16 +4,16 @@
 //! interpreter.
 
 use llc_ir::plan::KernelClass;
-use llc_ir::{ArgRole, AttnOperand, Builder, DType, Function, TensorType, print_function};
+use llc_ir::{ArgRole, AttnOperand, Builder, DType, Function, Op, TensorType, print_function};
 use llc_models::{BuildOptions, LlamaConfig, build_forward};
 use llc_passes::egraph::{EGraphOptions, optimize};
 use llc_passes::lower_attention::lower_attention;
 use llc_passes::memplan::{MemPlanOptions, Schedule, plan_memory};
 use llc_passes::partition::{
-    Layout, PartitionOptions, Program, Step, ValueKind, check_kernel_class, partition,
-    step_predecessors,
+    InterpreterTarget, KernelTarget, Layout, PartitionOptions, Program, Refusal, Step, ValueKind,
+    partition, step_predecessors,
 };
-use llc_passes::{OptimizerConfig, build_step, differentiate};
+use llc_passes::{OptimizerConfig, PassError, build_step, differentiate};
 use llc_runtime::tensor::rel_l2_diff;
 use llc_runtime::{Precision, random_args, run_function};
 
@@ -39,53 +39,95 @@ fn tiny(layers: usize) -> LlamaConfig {
 }
 
 #[test]
-fn every_kernel_is_in_its_class() {
+fn no_kernel_stays_a_single_op_kernel() {
     for fused in [false, true] {
-        let p = partition(
-            &step_of(&tiny(2), 2, 8, fused),
-            &PartitionOptions::default(),
-        )
-        .unwrap();
+        let step = step_of(&tiny(2), 2, 8, fused);
+        let p = partition(&step, &PartitionOptions::default(), &InterpreterTarget).unwrap();
         for k in &p.kernels {
             assert_ne!(
                 k.class,
                 KernelClass::Single,
-                "{} stayed a single-op kernel",
-                k.name
+                "{} stayed a single-op kernel:\n{}",
+                k.name,
+                print_function(&k.func)
             );
-            check_kernel_class(&k.func, k.class).unwrap_or_else(|e| {
-                panic!(
-                    "{} is not {:?}: {e}\n{}",
-                    k.name,
-                    k.class,
-                    print_function(&k.func)
-                )
-            });
         }
     }
 }
 
+/// A target that takes one computing op per kernel (constants and broadcasts aside) and
+/// no scatter kernels: stands for a target that can do less than the fusion policy asks.
+struct OneOpPerKernel;
+
+fn refusal(why: &str) -> Refusal {
+    let e: Box<dyn std::error::Error + Send + Sync> = why.into();
+    e.into()
+}
+
+impl KernelTarget for OneOpPerKernel {
+    fn name(&self) -> &str {
+        "one-op"
+    }
+
+    fn check_kernel(&self, k: &Function, class: KernelClass) -> Result<(), Refusal> {
+        if class == KernelClass::Scatter {
+            return Err(refusal("no scatter kernels here"));
+        }
+        let ops = k
+            .node_ids()
+            .filter(|&n| {
+                !matches!(
+                    k.node(n).op,
+                    Op::Arg { .. } | Op::Full { .. } | Op::Iota { .. } | Op::Broadcast
+                )
+            })
+            .count();
+        if ops > 1 {
+            return Err(refusal(&format!("{ops} ops in one kernel")));
+        }
+        Ok(())
+    }
+}
+
 #[test]
-fn the_class_check_rejects_a_broadcast_of_a_computed_value_in_an_elementwise_kernel() {
-    let mut k = Function::new("k");
-    let mut b = Builder::new(&mut k);
-    let x = b.input("x", DType::F32, &[4]).unwrap();
+fn the_partitioner_fuses_only_what_the_target_accepts() {
+    let mut f = Function::new("chain");
+    let mut b = Builder::new(&mut f);
+    let x = b.input("x", DType::F32, &[4, 8]).unwrap();
     let e = b.exp(x).unwrap();
-    let wide = b.broadcast(e, &[1, 4]).unwrap();
-    b.output(wide);
-    let err = check_kernel_class(&k, KernelClass::Elementwise).unwrap_err();
-    assert!(err.contains("broadcasts a computed value"), "{err}");
-    // Sizes are checked too.
-    let mut k = Function::new("k");
-    let mut b = Builder::new(&mut k);
-    let x = b.input("x", DType::F32, &[4]).unwrap();
-    let e = b.exp(x).unwrap();
-    let y = b.input("y", DType::F32, &[2, 4]).unwrap();
-    let z = b.exp(y).unwrap();
-    b.output(e);
-    b.output(z);
-    let err = check_kernel_class(&k, KernelClass::Elementwise).unwrap_err();
-    assert!(err.contains("has not 4 elements"), "{err}");
+    let m = b.mul(e, x).unwrap();
+    let a = b.add(m, e).unwrap();
+    b.output(a);
+    let fused = partition(&f, &PartitionOptions::default(), &InterpreterTarget).unwrap();
+    assert_eq!(fused.kernels.len(), 1);
+    let split = partition(&f, &PartitionOptions::default(), &OneOpPerKernel).unwrap();
+    assert_eq!(split.kernels.len(), 3, "one kernel per op");
+    for k in &split.kernels {
+        OneOpPerKernel.check_kernel(&k.func, k.class).unwrap();
+    }
+    let args = random_args(&f, 3, 0, Precision::F32);
+    let want = run_function(&f, &args, Precision::F32).unwrap();
+    for p in [&fused, &split] {
+        let got = execute(p, &args);
+        assert!(rel_l2_diff(&got[0], &want[0]) < 1e-6);
+    }
+}
+
+#[test]
+fn a_kernel_the_target_refuses_is_an_error_naming_it() {
+    let mut f = Function::new("scatter");
+    let mut b = Builder::new(&mut f);
+    let idx = b.input("idx", DType::I32, &[3]).unwrap();
+    let upd = b.input("upd", DType::F32, &[3, 4]).unwrap();
+    let s = b.scatter_add(idx, upd, 5).unwrap();
+    b.output(s);
+    let err = partition(&f, &PartitionOptions::default(), &OneOpPerKernel).unwrap_err();
+    assert!(matches!(err, PassError::KernelRefused { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("one-op") && msg.contains("scatter") && msg.contains("no scatter kernels"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -94,6 +136,7 @@ fn distinct_kernels_do_not_grow_with_depth() {
         let p = partition(
             &step_of(&tiny(layers), 1, 8, true),
             &PartitionOptions::default(),
+            &InterpreterTarget,
         )
         .unwrap();
         (p.kernels.len(), p.counts().launches)
@@ -107,7 +150,7 @@ fn distinct_kernels_do_not_grow_with_depth() {
 #[test]
 fn horizontal_matmuls_need_no_copies_and_updates_are_packed() {
     let step = step_of(&tiny(2), 2, 8, true);
-    let p = partition(&step, &PartitionOptions::default()).unwrap();
+    let p = partition(&step, &PartitionOptions::default(), &InterpreterTarget).unwrap();
     // No strided slice or concat is left around the fused QKV and W1/W3 matmuls: the
     // only data movement in kernels is the attention transposes and the embedding.
     for k in &p.kernels {
@@ -151,7 +194,7 @@ fn an_in_place_update_waits_for_every_reader_of_the_old_value() {
     let next = b.mul_scalar(w, 0.5).unwrap();
     b.output(s);
     b.output_update(next, w);
-    let p = partition(&f, &PartitionOptions::default()).unwrap();
+    let p = partition(&f, &PartitionOptions::default(), &InterpreterTarget).unwrap();
     let (update, _) = p
         .steps
         .iter()
@@ -269,6 +312,7 @@ fn memory_plans_are_sound_and_never_worse_than_builder_order() {
         let p = partition(
             &step_of(&tiny(2), 2, 16, fused),
             &PartitionOptions::default(),
+            &InterpreterTarget,
         )
         .unwrap();
         let builder = assert_sound(&p, Schedule::Builder);
@@ -338,7 +382,7 @@ fn lowered_attention_matches_the_interpreter() {
             );
         }
         // And through the whole plan.
-        let p = partition(&f, &PartitionOptions::default()).unwrap();
+        let p = partition(&f, &PartitionOptions::default(), &InterpreterTarget).unwrap();
         for (i, (g, w)) in execute(&p, &args).iter().zip(&want).enumerate() {
             let e = rel_l2_diff(g, w);
             assert!(e < 1e-5, "plan: result {i} off by {e:e}");
@@ -356,7 +400,7 @@ fn the_backward_recomputes_probabilities_once_for_all_three_gradients() {
         .count();
     assert_eq!(softmaxes, 2, "one in the forward, one shared by dq, dk, dv");
     // The grouped query heads are a view: no copy of K or V to the query heads.
-    let p = partition(&f, &PartitionOptions::default()).unwrap();
+    let p = partition(&f, &PartitionOptions::default(), &InterpreterTarget).unwrap();
     assert_eq!(p.counts().moves, 0);
     let kv_bytes = TensorType::new(DType::F32, [2, 2, 4, 8]).size_bytes();
     assert!(
@@ -389,7 +433,7 @@ fn a_single_row_reduction_is_a_reduction_kernel() {
     let y = b.mul(x, wide).unwrap();
     b.output(r);
     b.output(y);
-    let p = partition(&f, &PartitionOptions::default()).unwrap();
+    let p = partition(&f, &PartitionOptions::default(), &InterpreterTarget).unwrap();
     let classes: Vec<KernelClass> = p
         .steps
         .iter()
@@ -434,7 +478,7 @@ func @step(param %w: f32[16,8], param %g: f32[8], input %x: f32[4,8]) {
 fn partition_and_memory_plan_snapshot() {
     use llc_passes::memplan::{PlanTarget, assemble_plan};
     let step = llc_ir::parse_function(PLAN_SNAPSHOT_STEP).unwrap();
-    let p = partition(&step, &PartitionOptions::default()).unwrap();
+    let p = partition(&step, &PartitionOptions::default(), &InterpreterTarget).unwrap();
     let mp = plan_memory(&p, &MemPlanOptions::default()).unwrap();
     let plan = assemble_plan(&p, &mp, &PlanTarget::cpu(&p));
     let mut text = String::new();

@@ -1,15 +1,16 @@
 //! `llc-train compile`: forward `.ir` -> training step (e-graph fusion, autodiff,
-//! optimizer, e-graph on the step), with a summary of what was built and how long each
-//! pass took.
+//! optimizer, e-graph on the step) -> with `-o`, an artifact (the back half), through the
+//! library's driver (`llc_codegen::driver`); prints a summary of what was built and how
+//! long each pass took.
 
 use crate::cli::{CompileArgs, EGraphArgs, OptimizerArgs};
 use crate::fsutil::write_atomic;
 use anyhow::Result;
 use llc_ir::{Function, Module, human_bytes, human_count};
+#[cfg(not(feature = "mlir"))]
+use llc_passes::PipelineHooks;
 use llc_passes::egraph::EGraphOptions;
-use llc_passes::{
-    AutodiffOptions, DecayOverride, OptimizerConfig, PassReport, Pipeline, PipelineHooks,
-};
+use llc_passes::{AutodiffOptions, DecayOverride, OptimizerConfig, PassReport, Pipeline};
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
@@ -115,26 +116,15 @@ fn summarize(out: &mut String, f: &Function) {
 
 pub fn run(a: CompileArgs) -> Result<()> {
     let t0 = Instant::now();
-    let mut module: Module = super::read_module(&a.input)?;
+    let module: Module = super::read_module(&a.input)?;
     let t_parse = t0.elapsed();
     let pipeline = pipeline_for(&a.optim, &a.egraph)?;
-    let dump_parse = a.dump_after.as_deref() == Some("parse");
-    if dump_parse {
-        print!("{}", llc_ir::print_module(&module));
-    }
-    let mut hooks = PipelineHooks {
-        dump_after: a.dump_after.clone().filter(|_| !dump_parse),
-        on_dump: Some(Box::new(|_: &str, m: &Module| {
-            print!("{}", llc_ir::print_module(m))
-        })),
-        ..Default::default()
-    };
     let mut out = String::new();
     if let Some(f) = module.functions.first() {
         summarize(&mut out, f);
     }
     let t1 = Instant::now();
-    let reports = pipeline.run(&mut module, &mut hooks)?;
+    let (module, reports, artifact) = drive(module, pipeline, &a)?;
     let t_pipeline = t1.elapsed();
     for f in &module.functions {
         summarize(&mut out, f);
@@ -153,17 +143,14 @@ pub fn run(a: CompileArgs) -> Result<()> {
         t_parse.as_secs_f64(),
         t_pipeline.as_secs_f64()
     );
-    if let Some(dir) = &a.output {
-        let step = module
-            .function("step")
-            .ok_or_else(|| anyhow::anyhow!("the pipeline produced no step function"))?;
-        out.push_str(&write_artifact(step, a.target.name(), a.emit_mlir, dir)?);
+    if let Some(text) = artifact {
+        out.push_str(&text);
     }
     if let Some(path) = &a.emit_step {
         write_atomic(path, llc_ir::print_module(&module).as_bytes())?;
         let _ = writeln!(out, "wrote {}", path.display());
     }
-    // With --dump-after the module goes to stdout, so the summary goes to stderr.
+    // With --dump-after the dump goes to stdout, so the summary goes to stderr.
     if a.dump_after.is_some() {
         eprint!("{out}");
     } else {
@@ -172,8 +159,79 @@ pub fn run(a: CompileArgs) -> Result<()> {
     Ok(())
 }
 
-/// Partition, plan memory and generate code for `target` (`sm_90`, `cpu`) into `dir`; returns
-/// the report text. Shared by `compile -o` and `train --backend cpu|cuda`.
+/// Dumps go to stdout as they come.
+fn print_dump(_: &str, text: &str) {
+    print!("{text}");
+}
+
+/// The library's compiler driver, configured by the flags; returns the module after the
+/// front half, its pass reports and the artifact's summary.
+#[cfg(feature = "mlir")]
+fn drive(
+    module: Module,
+    pipeline: Pipeline,
+    a: &CompileArgs,
+) -> Result<(Module, Vec<PassReport>, Option<String>)> {
+    use llc_codegen::driver::{CompileOptions, compile};
+    let opts = CompileOptions {
+        pipeline,
+        artifact: artifact_options(a.target.name(), a.emit_mlir)?,
+        output: a.output.clone(),
+        dump_after: a.dump_after.clone(),
+    };
+    let t = Instant::now();
+    let r = compile(module, &opts, &mut print_dump)?;
+    let artifact = r
+        .artifact
+        .map(|art| artifact_summary(&art, t.elapsed().as_secs_f64()));
+    Ok((r.module, r.reports, artifact))
+}
+
+/// Without MLIR only the front half runs (no back-half dumps, no artifact).
+#[cfg(not(feature = "mlir"))]
+fn drive(
+    mut module: Module,
+    pipeline: Pipeline,
+    a: &CompileArgs,
+) -> Result<(Module, Vec<PassReport>, Option<String>)> {
+    if a.output.is_some() {
+        no_codegen()?;
+    }
+    let mut hooks = PipelineHooks {
+        dump_after: a.dump_after.clone(),
+        on_dump: Some(Box::new(|p: &str, m: &Module| {
+            print_dump(p, &llc_ir::print_module(m))
+        })),
+        ..Default::default()
+    };
+    let reports = pipeline.run(&mut module, &mut hooks)?;
+    Ok((module, reports, None))
+}
+
+/// The artifact options for `target` (`sm_90`, `cpu` …).
+#[cfg(feature = "mlir")]
+fn artifact_options(target: &str, emit_mlir: bool) -> Result<llc_codegen::ArtifactOptions> {
+    Ok(llc_codegen::ArtifactOptions {
+        target: target.parse()?,
+        emit_mlir,
+        ..Default::default()
+    })
+}
+
+/// The artifact's report, indented under a header line.
+#[cfg(feature = "mlir")]
+fn artifact_summary(r: &llc_codegen::ArtifactReport, seconds: f64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "artifact {} ({seconds:.2} s):", r.dir.display());
+    for line in r.text.lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    out
+}
+
+/// Build the artifact of `step` for `target` (`sm_90`, `cpu`) into `dir` with the
+/// library's back half; returns the report text. Shared by `train --backend cpu|cuda`,
+/// `gpu` and `bench cpu`.
 #[cfg(feature = "mlir")]
 pub(crate) fn write_artifact(
     step: &Function,
@@ -181,26 +239,9 @@ pub(crate) fn write_artifact(
     emit_mlir: bool,
     dir: &std::path::Path,
 ) -> Result<String> {
-    use llc_codegen::{ArtifactOptions, Target, build_artifact};
-    let target: Target = target.parse()?;
-    let opts = ArtifactOptions {
-        target,
-        emit_mlir,
-        ..ArtifactOptions::default()
-    };
     let t = Instant::now();
-    let r = build_artifact(step, &opts, dir)?;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "artifact {} ({:.2} s):",
-        r.dir.display(),
-        t.elapsed().as_secs_f64()
-    );
-    for line in r.text.lines() {
-        let _ = writeln!(out, "  {line}");
-    }
-    Ok(out)
+    let r = llc_codegen::build_artifact(step, &artifact_options(target, emit_mlir)?, dir)?;
+    Ok(artifact_summary(&r, t.elapsed().as_secs_f64()))
 }
 
 /// Without the `mlir` feature there is no code generator: say how to get one.
@@ -211,6 +252,11 @@ pub(crate) fn write_artifact(
     _: bool,
     _: &std::path::Path,
 ) -> Result<String> {
+    no_codegen()
+}
+
+#[cfg(not(feature = "mlir"))]
+fn no_codegen<T>() -> Result<T> {
     anyhow::bail!(
         "this llc-train was built without MLIR (--no-default-features), so it cannot write \
          artifacts (CPU or GPU); build with the default features (or pass an artifact made by one \

@@ -3,7 +3,7 @@
 
 use crate::common::fused_step;
 use llc_codegen::ptxas::{assemble, find_ptxas};
-use llc_codegen::{ArtifactOptions, Target, build_artifact, supports};
+use llc_codegen::{ArtifactOptions, Target, build_artifact};
 use llc_ir::parse_module;
 use llc_ir::plan::{Plan, Step};
 use llc_passes::partition::PartitionOptions;
@@ -38,7 +38,9 @@ fn check_artifact(preset: &str, batch: usize, seq: usize) {
     let kernels = parse_module(&read(&dir, "kernels.ir")).unwrap();
     assert_eq!(kernels.functions.len(), plan.kernels.len());
     for f in &kernels.functions {
-        let class = supports(f).unwrap_or_else(|e| panic!("{preset}: {e}"));
+        let class = Target::Sm90
+            .kernel_class(f)
+            .unwrap_or_else(|e| panic!("{preset}: {e}"));
         let decl = plan.kernel(&f.name).unwrap();
         assert_eq!(decl.class.name(), class.to_string(), "{}", f.name);
         assert!(!decl.entries.is_empty(), "{} has launches", f.name);

@@ -74,3 +74,51 @@ fn dump_after_prints_the_module_after_that_pass() {
     assert_eq!(module.functions[0].name, "forward_backward");
     assert!(dumped.contains("%grad.tok_embeddings.weight"));
 }
+
+#[test]
+fn dump_after_names_every_back_half_pass_and_an_unknown_name_lists_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ir = tmp.path().join("tiny.ir");
+    llc_train_log(&[
+        "model",
+        "tiny",
+        "--batch",
+        "1",
+        "--seq",
+        "8",
+        "-o",
+        ir.to_str().unwrap(),
+    ]);
+    let ir = ir.to_str().unwrap();
+    let dump = |pass: &str| {
+        let out = llc_train(&["compile", ir, "--dump-after", pass, "--no-egraph"]);
+        assert!(
+            out.status.success(),
+            "{pass}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // The IR-to-IR passes dump the step as IR.
+    for pass in ["lower-attention", "pack"] {
+        let m = llc_ir::parse_module(&dump(pass)).unwrap_or_else(|e| panic!("{pass}: {e}"));
+        assert_eq!(m.functions[0].name, "step", "{pass}");
+    }
+    // `partition`: kernels.ir then step.ir, both IR (the comments are IR comments).
+    let m = llc_ir::parse_module(&dump("partition")).expect("the partition dump parses");
+    assert!(m.functions.iter().any(|f| f.name.starts_with("ew_")));
+    assert_eq!(m.functions.last().unwrap().name, "step");
+    assert!(dump("codegen").contains("gpu.module"));
+    assert!(dump("memory-plan").contains("# step order"));
+    let plan = llc_ir::plan::Plan::from_json(&dump("assemble")).expect("plan.json");
+    assert_eq!(plan.target, "sm_90");
+
+    let out = llc_train(&["compile", ir, "--dump-after", "partiton"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("partiton")
+            && err.contains("parse, egraph-forward, autodiff, optimizer, egraph-step, lower-attention, pack, partition, codegen, memory-plan, assemble"),
+        "{err}"
+    );
+}

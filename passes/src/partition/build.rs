@@ -14,7 +14,6 @@ use super::layout::Layout;
 use super::program::{Kernel, Move, Program, ProgramOutput, Step, Value, ValueId, ValueKind};
 use super::split::{Part, Splits};
 use crate::error::{PassError, Result};
-use llc_ir::plan::KernelClass;
 use llc_ir::{Function, NodeId, Op};
 use std::collections::HashMap;
 
@@ -196,26 +195,33 @@ pub(crate) fn build_program(
         if body.outputs.is_empty() {
             continue;
         }
-        let class = match grp.class {
-            GroupClass::Elementwise { .. } => KernelClass::Elementwise,
-            GroupClass::Row { .. } => KernelClass::Row,
-            GroupClass::Reduction { .. } => KernelClass::Reduction,
-            GroupClass::Scatter => KernelClass::Scatter,
-            GroupClass::Single => KernelClass::Single,
-        };
+        let class = grp.class.kernel_class();
         let fp = fingerprint(&body.func);
-        let kernel = *kernel_by_fp.entry(fp).or_insert_with(|| {
-            let name = kernel_name(&body.func, class, fp);
-            let mut func = body.func;
-            func.name = name.clone();
-            kernels.push(Kernel {
-                name,
-                class,
-                func,
-                fingerprint: fp,
-            });
-            kernels.len() - 1
-        });
+        let kernel = match kernel_by_fp.get(&fp) {
+            Some(&k) => k,
+            None => {
+                let name = kernel_name(&body.func, class, fp);
+                let mut func = body.func;
+                func.name = name.clone();
+                fu.target.check_kernel(&func, class).map_err(|source| {
+                    PassError::KernelRefused {
+                        func: f.name.clone(),
+                        target: fu.target.name().to_string(),
+                        kernel: name.clone(),
+                        class,
+                        source,
+                    }
+                })?;
+                kernels.push(Kernel {
+                    name,
+                    class,
+                    func,
+                    fingerprint: fp,
+                });
+                kernel_by_fp.insert(fp, kernels.len() - 1);
+                kernels.len() - 1
+            }
+        };
         steps.push(Step::Kernel {
             kernel,
             inputs: body.inputs.iter().map(|&n| val(n)).collect(),

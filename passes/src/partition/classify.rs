@@ -1,24 +1,21 @@
-//! What each node becomes (buffer, view, GEMM, inlined constant, part of a kernel) and
-//! the kernel classes, written to mirror what codegen emits:
+//! What each node becomes (buffer, view, GEMM, inlined constant, part of a kernel), as
+//! the fusion policy sees it. The kernel classes it heads each group for:
 //!
 //! - **elementwise**: one element count `N`; elementwise ops (with `rope` and the swiglu
-//!   ops) over kernel inputs read directly, through `broadcast`, or as 0-d scalars;
-//!   constants (`full`, `iota` and elementwise math on them) anywhere; several outputs.
-//!   `rope` reads a kernel input directly (it needs the pair partner of each element).
-//!   Data movement is elementwise too: a `transpose` of any value of the kernel, and a
-//!   strided `slice`, a `concat` or a `gather` of kernel inputs (or constants).
+//!   ops), data movement (`transpose`, strided `slice`, `concat`, `gather`), constants.
 //! - **row**: last-axis reductions or fused row ops (`rms_norm`, `rms_norm_grad_x`,
 //!   `softmax`, `softmax_grad`, `cross_entropy`, `cross_entropy_grad`) over `R` rows of
-//!   width `D`, with elementwise prologue and epilogue on `[R, D]` or per-row `[R]`
-//!   values; a per-row value may be broadcast back along the row.
+//!   width `D`, with elementwise prologue and epilogue on `[R, D]` or per-row `[R]` values.
 //! - **reduction**: one other reduction (column sums such as `rms_norm_grad_w`, full
 //!   reductions to a scalar, a last-axis reduction of a single row) with an elementwise
-//!   prologue on its input's element count and an epilogue on its result's.
-//! - **scatter**: one `scatter_add` of kernel inputs.
+//!   prologue and epilogue.
+//! - **scatter**: one `scatter_add`.
 //! - **single**: one op in no class above (unlowered attention).
+//!
+//! Whether a group really may be one kernel of its class is the target's answer
+//! ([`super::KernelTarget`]), not decided here.
 
-use llc_ir::plan::KernelClass;
-use llc_ir::{Function, NodeId, Op, ReduceKind, TensorType};
+use llc_ir::{Function, NodeId, Op, ReduceKind};
 
 /// What a node of the partitioned function becomes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,160 +157,6 @@ pub(crate) fn is_row_broadcast(from: &[usize], to: &[usize], rows: usize, width:
         .collect();
     let last = to.len() - 1;
     padded[last] == 1 && (0..last).all(|i| padded[i] == to[i])
-}
-
-/// Check that a kernel function belongs to `class` by the rules in the module docs.
-/// Partitioning only hands codegen kernels that pass this.
-pub fn check_kernel_class(k: &Function, class: KernelClass) -> Result<(), String> {
-    let order = k.topo_order().map_err(|e| e.to_string())?;
-    let kinds = classify_nodes(k, &order);
-    let is_input = |n: NodeId| matches!(k.node(n).op, Op::Arg { .. });
-    let ty = |n: NodeId| -> &TensorType { k.ty(n) };
-    let body: Vec<NodeId> = order
-        .iter()
-        .copied()
-        .filter(|&n| !is_input(n) && kinds[n.index()] != NodeKind::ConstLike)
-        .collect();
-    let desc = |n: NodeId| format!("%{} = {} : {}", k.node(n).name, k.node(n).op, k.ty(n));
-    let broadcast_source_ok = |n: NodeId, allow: &dyn Fn(NodeId) -> bool| -> Result<(), String> {
-        let src = k.operands(n)[0];
-        if is_input(src) || kinds[src.index()] == NodeKind::ConstLike || allow(src) {
-            Ok(())
-        } else {
-            Err(format!("{} broadcasts a computed value", desc(n)))
-        }
-    };
-    match class {
-        KernelClass::Elementwise => {
-            let n_el = k
-                .outputs()
-                .first()
-                .map(|o| ty(o.node).numel())
-                .ok_or("an elementwise kernel needs an output")?;
-            for &n in &body {
-                match kinds[n.index()] {
-                    NodeKind::Elementwise => {}
-                    NodeKind::Broadcast => broadcast_source_ok(n, &|_| false)?,
-                    NodeKind::Rope | NodeKind::Movement => {
-                        let readable =
-                            |o: NodeId| is_input(o) || kinds[o.index()] == NodeKind::ConstLike;
-                        if let Some(o) = k.operands(n).into_iter().find(|&o| !readable(o)) {
-                            return Err(format!(
-                                "{} reads %{}, which is not a kernel input",
-                                desc(n),
-                                k.node(o).name
-                            ));
-                        }
-                    }
-                    NodeKind::Transpose => {}
-                    other => return Err(format!("{} is {other:?}, not elementwise", desc(n))),
-                }
-                if ty(n).numel() != n_el {
-                    return Err(format!("{} has not {n_el} elements", desc(n)));
-                }
-            }
-            for o in k.outputs() {
-                if ty(o.node).numel() != n_el {
-                    return Err(format!("output {} has not {n_el} elements", desc(o.node)));
-                }
-            }
-            Ok(())
-        }
-        KernelClass::Row => {
-            let first = body
-                .iter()
-                .copied()
-                .find(|&n| kinds[n.index()] == NodeKind::RowOp)
-                .ok_or("a row kernel needs a last-axis reduction or a fused row op")?;
-            let (rows, width) = row_dims(k, first);
-            let per_row = |n: NodeId| ty(n).numel() == rows && !is_input(n);
-            for &n in &body {
-                match kinds[n.index()] {
-                    NodeKind::RowOp => {
-                        if row_dims(k, n) != (rows, width) {
-                            return Err(format!(
-                                "{} works on rows other than {rows} x {width}",
-                                desc(n)
-                            ));
-                        }
-                    }
-                    NodeKind::Elementwise => {
-                        if !is_row_shape(&ty(n).shape, rows, width) {
-                            return Err(format!("{} is not a {rows} x {width} row value", desc(n)));
-                        }
-                    }
-                    NodeKind::Broadcast => {
-                        let src = k.operands(n)[0];
-                        broadcast_source_ok(n, &|s| {
-                            per_row(s) && is_row_broadcast(&ty(s).shape, &ty(n).shape, rows, width)
-                        })?;
-                        let _ = src;
-                        if !is_row_shape(&ty(n).shape, rows, width) {
-                            return Err(format!("{} is not a {rows} x {width} row value", desc(n)));
-                        }
-                    }
-                    other => {
-                        return Err(format!(
-                            "{} is {other:?}, not part of a row kernel",
-                            desc(n)
-                        ));
-                    }
-                }
-            }
-            Ok(())
-        }
-        KernelClass::Reduction => {
-            let reds: Vec<NodeId> = body
-                .iter()
-                .copied()
-                .filter(|&n| kinds[n.index()] == NodeKind::ReduceOp)
-                .collect();
-            let [red] = reds[..] else {
-                return Err(format!(
-                    "a reduction kernel needs exactly one reduction, got {}",
-                    reds.len()
-                ));
-            };
-            let n_in = ty(k.operands(red)[0]).numel();
-            let n_out = ty(red).numel();
-            for &n in &body {
-                match kinds[n.index()] {
-                    NodeKind::ReduceOp => {}
-                    NodeKind::Elementwise => {
-                        let c = ty(n).numel();
-                        if c != n_in && c != n_out {
-                            return Err(format!(
-                                "{} matches neither the reduction's input ({n_in}) nor its result ({n_out})",
-                                desc(n)
-                            ));
-                        }
-                    }
-                    NodeKind::Broadcast => broadcast_source_ok(n, &|_| false)?,
-                    other => {
-                        return Err(format!(
-                            "{} is {other:?}, not part of a reduction kernel",
-                            desc(n)
-                        ));
-                    }
-                }
-            }
-            Ok(())
-        }
-        KernelClass::Scatter => match body[..] {
-            [n] if kinds[n.index()] == NodeKind::Scatter
-                && k.operands(n).into_iter().all(is_input) =>
-            {
-                Ok(())
-            }
-            _ => Err("a scatter kernel is one scatter_add of kernel inputs".into()),
-        },
-        KernelClass::Single => {
-            if body.len() != 1 {
-                return Err(format!("a single-op kernel has {} ops", body.len()));
-            }
-            Ok(())
-        }
-    }
 }
 
 /// A short name for the op a kernel is built around, for kernel names.

@@ -6,10 +6,18 @@
 //!
 //! Constants and broadcasts are never group members: each kernel that reads one gets its
 //! own copy (see [`NodeKind::ConstLike`], [`NodeKind::Broadcast`]).
+//!
+//! The size rules here are the fusion *policy* (which groups are worth proposing); every
+//! join and merge is also put to the [`KernelTarget`], which has the last word on what
+//! one kernel of a class may hold.
 
 use super::classify::{NodeKind, is_row_broadcast, is_row_shape, numel, row_dims};
+use super::kernel_fn::{build_kernel, fingerprint};
+use super::target::KernelTarget;
+use llc_ir::plan::KernelClass;
 use llc_ir::{Function, NodeId};
-use std::collections::HashSet;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
 /// The class a group is heading for, with the sizes its rules depend on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +27,19 @@ pub(crate) enum GroupClass {
     Reduction { input: usize, output: usize },
     Scatter,
     Single,
+}
+
+impl GroupClass {
+    /// The kernel class a group of this class becomes.
+    pub fn kernel_class(self) -> KernelClass {
+        match self {
+            GroupClass::Elementwise { .. } => KernelClass::Elementwise,
+            GroupClass::Row { .. } => KernelClass::Row,
+            GroupClass::Reduction { .. } => KernelClass::Reduction,
+            GroupClass::Scatter => KernelClass::Scatter,
+            GroupClass::Single => KernelClass::Single,
+        }
+    }
 }
 
 /// A set of nodes that becomes one kernel.
@@ -48,6 +69,11 @@ enum Access {
 /// Fusion state over one function.
 pub(crate) struct Fusion<'f> {
     pub f: &'f Function,
+    /// Who says whether a group may be one kernel.
+    pub target: &'f dyn KernelTarget,
+    /// The target's answers by candidate kernel (fingerprint and class): identical
+    /// layers ask identical questions.
+    answers: RefCell<HashMap<(u64, KernelClass), bool>>,
     pub kind: Vec<NodeKind>,
     /// Topological position of each node index.
     pub pos: Vec<usize>,
@@ -61,7 +87,12 @@ pub(crate) struct Fusion<'f> {
 }
 
 impl<'f> Fusion<'f> {
-    pub fn new(f: &'f Function, order: &[NodeId], kind: Vec<NodeKind>) -> Self {
+    pub fn new(
+        f: &'f Function,
+        order: &[NodeId],
+        kind: Vec<NodeKind>,
+        target: &'f dyn KernelTarget,
+    ) -> Self {
         let bound = kind.len();
         let mut pos = vec![usize::MAX; bound];
         for (i, &n) in order.iter().enumerate() {
@@ -73,6 +104,8 @@ impl<'f> Fusion<'f> {
         }
         Fusion {
             f,
+            target,
+            answers: RefCell::default(),
             kind,
             pos,
             group_of: vec![None; bound],
@@ -193,6 +226,44 @@ impl<'f> Fusion<'f> {
         true
     }
 
+    /// Whether a member of a candidate group must be written out: it is a result, or
+    /// something outside the candidate reads it (through cloned broadcasts too).
+    fn needed_outside(&self, m: NodeId, inside: &dyn Fn(NodeId) -> bool) -> bool {
+        self.is_output[m.index()]
+            || self.f.users(m).into_iter().any(|u| {
+                !inside(u)
+                    && (self.kind(u) != NodeKind::Broadcast
+                        || self.group_of[u.index()].is_some()
+                        || self.needed_outside(u, inside))
+            })
+    }
+
+    /// Asks the target whether groups `groups` together with `extra` may be one kernel
+    /// of `class`, as they would be built now.
+    fn target_accepts(&self, groups: &[usize], extra: Option<NodeId>, class: GroupClass) -> bool {
+        let inside = |n: NodeId| {
+            Some(n) == extra || self.group_of[n.index()].is_some_and(|g| groups.contains(&g))
+        };
+        let mut members: Vec<NodeId> = groups
+            .iter()
+            .flat_map(|&g| self.groups[g].nodes.iter().copied())
+            .chain(extra)
+            .collect();
+        members.sort_by_key(|m| self.pos[m.index()]);
+        let body = build_kernel(self.f, &members, &self.kind, &inside, &|m| {
+            self.needed_outside(m, &inside)
+        });
+        if body.outputs.is_empty() {
+            return true;
+        }
+        let key = (fingerprint(&body.func), class.kernel_class());
+        *self.answers.borrow_mut().entry(key).or_insert_with(|| {
+            self.target
+                .check_kernel(&body.func, class.kernel_class())
+                .is_ok()
+        })
+    }
+
     fn merge(&mut self, into: usize, from: usize) {
         let nodes = std::mem::take(&mut self.groups[from].nodes);
         for &n in &nodes {
@@ -277,7 +348,10 @@ impl<'f> Fusion<'f> {
         let cands = self.candidate_groups(n);
         let mut home = None;
         for &g in &cands {
-            if self.elementwise_fits(n, g) && self.acyclic_with(n, g) {
+            if self.elementwise_fits(n, g)
+                && self.acyclic_with(n, g)
+                && self.target_accepts(&[g], Some(n), self.groups[g].class)
+            {
                 home = Some(g);
                 break;
             }
@@ -295,6 +369,7 @@ impl<'f> Fusion<'f> {
             if self.groups[g].class == self.groups[other].class
                 && matches!(self.groups[g].class, GroupClass::Elementwise { .. })
                 && self.acyclic_merge(g, other)
+                && self.target_accepts(&[g, other], None, self.groups[g].class)
             {
                 self.merge(g, other);
             }
@@ -310,6 +385,7 @@ impl<'f> Fusion<'f> {
         if let Some(g) = self.group_of[src.index()]
             && self.groups[g].class == class
             && self.acyclic_with(n, g)
+            && self.target_accepts(&[g], Some(n), class)
         {
             self.join(n, g);
             return;
@@ -332,7 +408,7 @@ impl<'f> Fusion<'f> {
                 }
                 _ => false,
             };
-            if fits && self.acyclic_with(n, g) {
+            if fits && self.acyclic_with(n, g) && self.target_accepts(&[g], Some(n), row) {
                 self.groups[g].class = row;
                 self.join(n, g);
                 return;
@@ -348,7 +424,7 @@ impl<'f> Fusion<'f> {
         for g in self.candidate_groups(n) {
             let fits = matches!(self.groups[g].class, GroupClass::Elementwise { numel } if numel == input)
                 && self.only_feeds(g, n);
-            if fits && self.acyclic_with(n, g) {
+            if fits && self.acyclic_with(n, g) && self.target_accepts(&[g], Some(n), class) {
                 self.groups[g].class = class;
                 self.join(n, g);
                 return;
@@ -426,7 +502,9 @@ impl<'f> Fusion<'f> {
                     if a == b || self.groups[a].class != self.groups[b].class {
                         continue;
                     }
-                    if self.acyclic_merge(a, b) {
+                    if self.acyclic_merge(a, b)
+                        && self.target_accepts(&[a, b], None, self.groups[a].class)
+                    {
                         self.merge(a, b);
                     }
                 }

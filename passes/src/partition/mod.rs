@@ -29,8 +29,14 @@
 //! full reduction. Constants and broadcasts are cloned into each kernel that reads them.
 //! Finally, independent same-size elementwise kernels reading a common buffer merge.
 //! Updates of arguments are computed in place when the kernel reads the argument element
-//! for element; the rest are copied back at the end. The class rules are in
-//! [`check_kernel_class`].
+//! for element; the rest are copied back at the end.
+//!
+//! ## The target decides
+//! These size rules are the partitioner's policy, what it proposes. What one kernel of a
+//! class may hold is the target's answer ([`KernelTarget`]): every join is put to it,
+//! and every finished kernel once more, so a program only holds kernels its target
+//! accepted. llc-codegen answers for its GPU and CPU targets; [`InterpreterTarget`]
+//! accepts everything (the interpreter runs any kernel function).
 
 mod blocks;
 mod build;
@@ -44,8 +50,8 @@ mod layout;
 mod pack;
 mod program;
 mod split;
+mod target;
 
-pub use classify::check_kernel_class;
 pub use deps::{step_predecessors, topological_order};
 pub use kernel_fn::fingerprint;
 pub use layout::{Layout, Place};
@@ -53,6 +59,7 @@ pub use pack::{PackStats, pack_step};
 pub use program::{
     Gemm, Kernel, Move, Program, ProgramCounts, ProgramOutput, Step, Value, ValueId, ValueKind,
 };
+pub use target::{InterpreterTarget, KernelTarget, Refusal};
 
 use crate::error::{PassError, Result};
 use crate::lower_attention::lower_attention;
@@ -84,9 +91,13 @@ impl Default for PartitionOptions {
     }
 }
 
-/// Partition `step` (see the module docs). The input is not changed; the rewritten
-/// function is [`Program::func`].
-pub fn partition(step: &Function, opts: &PartitionOptions) -> Result<Program> {
+/// Partition `step` into kernels `target` accepts (see the module docs). The input is
+/// not changed; the rewritten function is [`Program::func`].
+pub fn partition(
+    step: &Function,
+    opts: &PartitionOptions,
+    target: &dyn KernelTarget,
+) -> Result<Program> {
     let mut f = step.clone();
     f.remove_dead();
     if opts.lower_attention {
@@ -99,12 +110,16 @@ pub fn partition(step: &Function, opts: &PartitionOptions) -> Result<Program> {
         pass: "partition",
         source,
     })?;
-    partition_prepared(&f, opts.library_moves)
+    partition_prepared(&f, opts.library_moves, target)
 }
 
-/// Partition a function as it is (no attention lowering, no packing); see
+/// Partition a function as it is (no attention lowering, no packing) for `target`; see
 /// [`PartitionOptions::library_moves`].
-pub fn partition_prepared(f: &Function, library_moves: bool) -> Result<Program> {
+pub fn partition_prepared(
+    f: &Function,
+    library_moves: bool,
+    target: &dyn KernelTarget,
+) -> Result<Program> {
     let order = f.topo_order()?;
     let mut kinds = classify::classify_nodes(f, &order);
     let splits = split::find_splits(f, &order);
@@ -114,7 +129,7 @@ pub fn partition_prepared(f: &Function, library_moves: bool) -> Result<Program> 
     for &n in splits.parts.keys() {
         kinds[n.index()] = classify::NodeKind::Gemm;
     }
-    let mut fusion = fuse::Fusion::new(f, &order, kinds);
+    let mut fusion = fuse::Fusion::new(f, &order, kinds, target);
     fusion.run(&order);
     build::build_program(fusion, &splits, &order, library_moves)
 }

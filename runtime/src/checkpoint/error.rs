@@ -91,5 +91,12 @@ impl CheckpointError {
     }
 }
 
+/// A failed step of an atomic directory replacement is an I/O error on its path.
+impl From<llc_ir::fsutil::FsError> for CheckpointError {
+    fn from(e: llc_ir::fsutil::FsError) -> Self {
+        CheckpointError::io(e.path, e.source)
+    }
+}
+
 /// Result alias for checkpoint code.
 pub type CheckpointResult<T> = Result<T, CheckpointError>;

@@ -18,7 +18,6 @@
 
 use std::path::{Path, PathBuf};
 
-use super::atomic::{fsync_dir, write_atomic};
 use super::error::{CheckpointError, CheckpointResult};
 use super::hf_config::HfLlamaShape;
 use super::hf_convert::{from_hf, to_hf};
@@ -26,6 +25,7 @@ use super::hf_load::{HF_CONFIG_FILE, HF_MODEL_FILE};
 use super::safetensors_io::{read_safetensors, write_safetensors};
 use super::tensor::{NamedTensor, ParamSpec, match_spec};
 use super::trainer_state::TrainerState;
+use llc_ir::fsutil::{fsync_dir, replace_dir, write_atomic};
 
 /// Optimizer state file name.
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
@@ -106,32 +106,8 @@ impl CheckpointManager {
         std::fs::create_dir_all(root).map_err(io(root))?;
         let name = step_dir_name(ckpt.state.step);
         let final_dir = root.join(&name);
-        let tmp_dir = root.join(format!("{name}.tmp"));
-        if tmp_dir.exists() {
-            std::fs::remove_dir_all(&tmp_dir).map_err(io(&tmp_dir))?;
-        }
-        std::fs::create_dir(&tmp_dir).map_err(io(&tmp_dir))?;
-        let written = write_files(&tmp_dir, ckpt);
-        if let Err(e) = written {
-            // Best effort: the directory is incomplete either way, and the next save would
-            // remove it; the write error is the one worth reporting.
-            let _ = std::fs::remove_dir_all(&tmp_dir);
-            return Err(e);
-        }
-        fsync_dir(&tmp_dir).map_err(io(&tmp_dir))?;
-        if final_dir.exists() {
-            // Re-saving a step (e.g. after a resume): move the old one aside first.
-            let old = root.join(format!("{name}.old.tmp"));
-            if old.exists() {
-                std::fs::remove_dir_all(&old).map_err(io(&old))?;
-            }
-            std::fs::rename(&final_dir, &old).map_err(io(&final_dir))?;
-            std::fs::rename(&tmp_dir, &final_dir).map_err(io(&final_dir))?;
-            std::fs::remove_dir_all(&old).map_err(io(&old))?;
-        } else {
-            std::fs::rename(&tmp_dir, &final_dir).map_err(io(&final_dir))?;
-        }
-        fsync_dir(root).map_err(io(root))?;
+        // Written as `step_N.tmp/`; a kill leaves that, and the next save prunes it.
+        replace_dir(&final_dir, |tmp_dir: &Path| write_files(tmp_dir, ckpt))?;
         let latest = root.join(LATEST_FILE);
         write_atomic(&latest, format!("{name}\n").as_bytes()).map_err(io(&latest))?;
         self.prune()?;

@@ -2,7 +2,6 @@
 //! `config.json`, optimizer state, trainer state), keep-last-K rotation, and conversion
 //! between our (Meta) parameter names/layout and Hugging Face Llama's.
 
-pub mod atomic;
 pub mod error;
 pub mod hf_config;
 pub mod hf_convert;

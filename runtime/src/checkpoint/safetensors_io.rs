@@ -7,9 +7,9 @@ use std::path::Path;
 
 use safetensors::tensor::{Dtype, SafeTensors, View};
 
-use super::atomic::AtomicFile;
 use super::error::{CheckpointError, CheckpointResult};
 use super::tensor::NamedTensor;
+use llc_ir::fsutil::AtomicFile;
 
 /// A borrowed f32 tensor in the shape safetensors wants to serialize.
 struct F32View<'a>(&'a NamedTensor);

@@ -126,8 +126,7 @@ pub fn train_bpe_tokenizer(
             context: "serializing".into(),
             message: e.to_string(),
         })?;
-    crate::checkpoint::atomic::write_atomic(out, json.as_bytes())
-        .map_err(|e| DataError::io(out, e))?;
+    llc_ir::fsutil::write_atomic(out, json.as_bytes()).map_err(|e| DataError::io(out, e))?;
     let loaded = TextTokenizer::from_file(out)?;
     Ok(BpeTrainSummary {
         path: out.to_path_buf(),

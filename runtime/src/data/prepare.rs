@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::atomic::{fsync_dir, write_atomic};
+use llc_ir::fsutil::{fsync_dir, write_atomic};
 
 use super::error::{DataError, DataResult};
 use super::progress::byte_progress;

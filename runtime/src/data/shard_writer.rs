@@ -5,7 +5,7 @@
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::atomic::AtomicFile;
+use llc_ir::fsutil::AtomicFile;
 
 use super::error::{DataError, DataResult};
 use super::shard_format::{HEADER_BYTES, MAX_SHARD_ENTRIES, ShardHeader, ShardKind, TokenWidth};

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::checkpoint::atomic::{fsync_dir, parent_dir};
+use llc_ir::fsutil::{fsync_dir, parent_dir};
 
 use super::error::{MetricsError, MetricsResult};
 use super::reader::read_metrics;

@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::atomic::write_atomic;
+use llc_ir::fsutil::write_atomic;
 
 use super::error::{MetricsError, MetricsResult};
 use super::reader::read_metrics;

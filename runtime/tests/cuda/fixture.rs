@@ -9,7 +9,7 @@ use llc_ir::plan::{EntryDecl, LaunchDims, ParamRef, Plan};
 use llc_ir::{Function, Module, print_module};
 use llc_models::{BuildOptions, LlamaConfig, build_forward};
 use llc_passes::memplan::{KernelCode, MemPlanOptions, PlanTarget, assemble_plan, plan_memory};
-use llc_passes::partition::{PartitionOptions, partition};
+use llc_passes::partition::{InterpreterTarget, PartitionOptions, partition};
 use llc_passes::{AutodiffOptions, OptimizerConfig, build_step, differentiate};
 use std::fmt::Write;
 use std::path::Path;
@@ -50,7 +50,7 @@ pub fn write_artifact(step: &Function, target: &str, dir: &Path, library_moves: 
         library_moves,
         ..PartitionOptions::default()
     };
-    let prog = partition(step, &opts).unwrap();
+    let prog = partition(step, &opts, &InterpreterTarget).unwrap();
     let mp = plan_memory(&prog, &MemPlanOptions::default()).unwrap();
     let kernels = prog
         .kernels

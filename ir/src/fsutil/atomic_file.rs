@@ -1,6 +1,5 @@
 //! Crash-safe file writes: write to a temp file in the destination directory, fsync it,
-//! rename it over the destination, fsync the directory. A reader (or a run restarted after
-//! SIGKILL) sees either the old file or the complete new one, never a torn write.
+//! rename it over the destination, fsync the directory.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -74,6 +73,14 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = AtomicFile::create(dest)?;
     file.write_all(bytes)?;
     file.commit()
+}
+
+/// Writes `bytes` to a new file `dest` and fsyncs it: for files inside a directory that
+/// [`super::replace_dir`] renames into place as a whole (no rename per file needed).
+pub fn write_synced(dest: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = File::create(dest)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// Fsyncs a directory so that renames and creations inside it survive a power loss.
