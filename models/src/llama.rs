@@ -68,6 +68,24 @@ impl BuildOptions {
                 ),
             );
         }
+        // Every activation is at most `batch * seq * max(vocab, ffn_dim, dim)` elements (the
+        // logits, the FFN's hidden values, the residual stream): that product, computed
+        // with checked arithmetic, stays within llc_ir::MAX_ELEMENTS (the IR's size limit).
+        let widest = cfg.vocab_size.max(cfg.ffn_dim).max(cfg.dim) as u64;
+        let elements = (self.batch as u64)
+            .checked_mul(self.seq as u64)
+            .and_then(|t| t.checked_mul(widest));
+        if elements.is_none_or(|n| n > llc_ir::MAX_ELEMENTS) {
+            return bad(
+                "batch",
+                format!(
+                    "batch {} x seq {} x {widest} (the widest activation) exceeds the limit of {} elements",
+                    self.batch,
+                    self.seq,
+                    llc_ir::MAX_ELEMENTS
+                ),
+            );
+        }
         if !self.dtype.is_float() {
             return bad("dtype", format!("must be a float type, got {}", self.dtype));
         }

@@ -11,6 +11,7 @@ pub mod interp;
 pub mod metrics;
 pub mod plan_exec;
 pub mod tensor;
+pub mod token_ids;
 pub mod train;
 
 pub use error::RuntimeError;

@@ -290,10 +290,15 @@ fn failed_prepare_leaves_no_shards() {
     let bad = dir.path().join("bad.txt");
     std::fs::write(&bad, b"ok line\n\nsecond doc\nthird \xc3( line\n").unwrap();
     let out = dir.path().join("data");
-    let err = prepare_shards(&tok, &[corpus, bad], &out, &quiet(0.1))
+    let err = prepare_shards(&tok, &[corpus, bad.clone()], &out, &quiet(0.1))
         .unwrap_err()
         .to_string();
     assert!(err.contains("bad.txt:3: invalid UTF-8"), "{err}");
+    // Nothing half-written: not even the output directory the preparation created.
+    assert!(!out.exists(), "{} was left behind", out.display());
+    // A directory that was there before stays (empty).
+    std::fs::create_dir(&out).unwrap();
+    prepare_shards(&tok, &[bad], &out, &quiet(0.1)).unwrap_err();
     let left: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
     assert!(left.is_empty(), "nothing half-written: {left:?}");
 }

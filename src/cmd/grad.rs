@@ -49,17 +49,18 @@ pub struct GradArgs {
 
 /// Runs the command.
 pub fn run(a: GradArgs) -> Result<()> {
-    if a.batch == 0 || a.seq == 0 {
-        bail!(
-            "--batch and --seq must be positive (got {} and {})",
-            a.batch,
-            a.seq
-        );
-    }
+    let ids = super::check_batch_seq(a.batch, a.seq)?;
     check_out_dir(&a.out)?;
     let model = load_model_dir(&a.hf_dir)?;
     let vocab = model.cfg.vocab_size;
-    let (inputs, targets) = read_token_rows(&a.tokens, a.batch, a.seq, vocab)?;
+    if a.seq > model.cfg.max_seq_len {
+        bail!(
+            "--seq {} exceeds the model's max_seq_len {}",
+            a.seq,
+            model.cfg.max_seq_len
+        );
+    }
+    let (inputs, targets) = read_token_rows(&a.tokens, a.batch, a.seq, ids, vocab)?;
 
     let (dtype, precision) = if a.f64 {
         (DType::F64, Precision::F64)
@@ -148,17 +149,18 @@ fn check_out_dir(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Reads `batch * (seq + 1)` little-endian u32 ids and splits each row into inputs (its
-/// first `seq` ids) and targets (its last `seq`), checking every id against `vocab`.
+/// Reads `expected = batch * (seq + 1)` little-endian u32 ids (checked by
+/// [`super::check_batch_seq`]) and splits each row into inputs (its first `seq` ids) and
+/// targets (its last `seq`), checking every id against `vocab`.
 fn read_token_rows(
     path: &Path,
     batch: usize,
     seq: usize,
+    expected: usize,
     vocab: usize,
 ) -> Result<(Vec<i32>, Vec<i32>)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let row = seq + 1;
-    let expected = batch * row;
     if bytes.len() % 4 != 0 {
         bail!(
             "{}: {} bytes is not a whole number of u32 tokens",

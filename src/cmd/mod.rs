@@ -90,3 +90,27 @@ pub fn read_module(path: &std::path::Path) -> Result<llc_ir::Module> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     llc_ir::parse_module_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}:{e}", path.display()))
 }
+
+/// The largest number of token ids one batch may hold (`batch * (seq + 1)`): the graph
+/// indexes tokens with i32.
+pub const MAX_BATCH_TOKENS: u64 = i32::MAX as u64;
+
+/// The one check of the `--batch` and `--seq` flags of `grad` and `train`, before any use
+/// of them (reading tokens, preparing data, building the graph): both positive, and
+/// `batch * (seq + 1)`, the ids a batch reads, computed with checked arithmetic and at
+/// most [`MAX_BATCH_TOKENS`]. Returns `batch * (seq + 1)`.
+pub fn check_batch_seq(batch: usize, seq: usize) -> Result<usize> {
+    if batch == 0 || seq == 0 {
+        anyhow::bail!("--batch and --seq must be positive (got {batch} and {seq})");
+    }
+    let ids = (seq as u64)
+        .checked_add(1)
+        .and_then(|row| row.checked_mul(batch as u64))
+        .filter(|&n| n <= MAX_BATCH_TOKENS);
+    match ids {
+        Some(n) => Ok(n as usize),
+        None => anyhow::bail!(
+            "--batch {batch} --seq {seq}: a batch of batch * (seq + 1) token ids exceeds the limit of {MAX_BATCH_TOKENS}"
+        ),
+    }
+}

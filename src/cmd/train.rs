@@ -266,6 +266,7 @@ fn progress_bar(total: u64, start: u64) -> ProgressBar {
 }
 
 pub fn run(a: TrainArgs) -> Result<()> {
+    super::check_batch_seq(a.batch, a.seq)?;
     let model_name = a
         .spec
         .name

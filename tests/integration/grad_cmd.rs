@@ -175,6 +175,19 @@ fn grad_rejects_bad_inputs_without_writing_anything() {
     assert!(e.contains("holds 10 tokens") && e.contains("= 12"), "{e}");
     let e = run(&hf_dir, &tokens, "0", "4");
     assert!(e.contains("positive"), "{e}");
+    // Size flags whose product overflows (or passes i32) are refused before any use.
+    let max = usize::MAX.to_string();
+    for (b, t) in [
+        ("2", max.as_str()),
+        (max.as_str(), "4"),
+        ("1099511627776", "4"),
+    ] {
+        let e = run(&hf_dir, &tokens, b, t);
+        assert!(
+            e.contains(&format!("--batch {b} --seq {t}")) && e.contains("exceeds the limit"),
+            "{e}"
+        );
+    }
 
     let mut ids = random_ids(2 * 5, 32, 2);
     ids[7] = 32;

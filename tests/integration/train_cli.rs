@@ -3,7 +3,6 @@
 
 use crate::common::{corpus, llc_train, llc_train_log, losses};
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 fn train_args<'a>(text: &'a str, out: &'a str, steps: &'a str) -> Vec<&'a str> {
     vec![
@@ -92,69 +91,225 @@ fn a_resumed_run_continues_bit_for_bit() {
     );
 }
 
-/// Wait until the run has logged `step` steps (or exited).
-fn wait_for_step(child: &mut std::process::Child, metrics: &Path, step: usize) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline {
-        if child.try_wait().unwrap().is_some() {
-            return;
-        }
-        let n = std::fs::read_to_string(metrics)
-            .map(|t| t.lines().count())
-            .unwrap_or(0);
-        if n >= step {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    panic!("the run did not reach step {step}");
+/// The kill test's run: 12 steps (warmup 3, cosine to step 12), a checkpoint every 3
+/// steps keeping the last 2 (so saves replace, prune and point `latest`), evaluation at
+/// steps 6 and 12, on the compiled CPU step (the test passes the reference run's
+/// artifact with `--artifact` except where it kills the artifact write: a compile is
+/// ~2.5 s of a ~3 s run).
+fn kill_args<'a>(text: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "tiny",
+        "--text",
+        text,
+        "--doc-split",
+        "delim:%",
+        "--batch",
+        "2",
+        "--seq",
+        "16",
+        "--steps",
+        "12",
+        "--eval-every",
+        "6",
+        "--eval-batches",
+        "1",
+        "--lr",
+        "1e-2",
+        "--warmup-steps",
+        "3",
+        "--total-steps",
+        "12",
+        "--save-every",
+        "3",
+        "--keep-last",
+        "2",
+        "--backend",
+        "cpu",
+        "-o",
+        out,
+    ]
 }
 
+/// Every tensor of a checkpoint file, by name, as raw bits.
+fn tensor_bits(path: &Path) -> Vec<(String, Vec<usize>, Vec<u32>)> {
+    let mut t: Vec<_> = llc_runtime::checkpoint::read_safetensors(path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .tensors
+        .into_iter()
+        .map(|t| {
+            (
+                t.name,
+                t.shape,
+                t.data.iter().map(|v| v.to_bits()).collect(),
+            )
+        })
+        .collect();
+    t.sort();
+    t
+}
+
+/// Every complete checkpoint directory under `root` loads (parameters and moments match
+/// the config's parameter list), and so does the one `latest` resolves to.
+fn every_checkpoint_loads(root: &Path, what: &str) -> usize {
+    use llc_runtime::checkpoint::{CheckpointManager, HfLlamaShape, load_checkpoint};
+    let mgr = CheckpointManager::new(root, 2).unwrap();
+    let list = mgr.list().unwrap();
+    for (step, dir) in &list {
+        let spec = HfLlamaShape::from_file(&dir.join("config.json"))
+            .unwrap_or_else(|e| panic!("{what}: {e}"))
+            .param_specs();
+        let (_, c) = load_checkpoint(dir, &spec).unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(c.state.step, *step, "{what}");
+        assert!(
+            c.optimizer.is_some(),
+            "{what}: {} has no moments",
+            dir.display()
+        );
+    }
+    if let Some(dir) = mgr.latest().unwrap_or_else(|e| panic!("{what}: {e}")) {
+        assert!(
+            list.iter().any(|(_, d)| *d == dir),
+            "{what}: latest is not complete"
+        );
+    }
+    list.len()
+}
+
+/// SIGKILL at every named crash point of checkpoint writing (atomic files, directory
+/// replacement, the checkpoint's files, pointer and pruning), of the artifact write and of
+/// the training loop (`llc_ir::fsutil::KILL_POINTS`, through `LLC_KILL_AT`): the run dies
+/// there (exit by signal 9, so the point was reached), every checkpoint left on disk
+/// loads, and resuming (or starting over when none is complete) gives the uninterrupted
+/// run's losses, learning rates and grad norms and bit-identical final parameters and
+/// moments. Some trials kill twice in a row (the resumed run again, while it replaces a
+/// checkpoint directory the first run left).
 #[test]
-fn sigkill_at_any_point_then_resume_gives_the_uninterrupted_curve() {
+fn sigkill_at_named_points_then_resume_is_bit_exact() {
+    use std::os::unix::process::ExitStatusExt;
     let tmp = tempfile::tempdir().unwrap();
     let text = corpus(tmp.path());
     let text = text.to_str().unwrap();
     let whole = tmp.path().join("whole");
-    llc_train_log(&train_args(text, whole.to_str().unwrap(), "30"));
+    llc_train_log(&kill_args(text, whole.to_str().unwrap()));
     let reference = losses(&whole.join("metrics.jsonl"));
+    assert_eq!(reference.len(), 12);
+    let last = whole.join("checkpoints/step_000012");
+    let ref_params = tensor_bits(&last.join("model.safetensors"));
+    let ref_moments = tensor_bits(&last.join("optimizer.safetensors"));
 
-    // Kill at several points: right after a checkpoint step is logged (the save is then in
-    // progress) and between checkpoints.
-    for (trial, kill_at) in [5usize, 12, 20].into_iter().enumerate() {
+    let artifact = whole.join("artifact");
+    let trials: &[&[&str]] = &[
+        &["train.batch_read@2"],
+        &["train.stepped@4"],
+        &["train.evaluated@1"],
+        &["train.metrics_written@5"],
+        &["train.saved@1"],
+        &["train.saved@3"],
+        &["checkpoint.config_written@1"],
+        &["checkpoint.model_written@2"],
+        &["checkpoint.optimizer_written@3"],
+        &["checkpoint.state_written@2"],
+        &["checkpoint.dir_done@1"],
+        &["checkpoint.latest_written@3"],
+        &["checkpoint.prune_renamed@1"],
+        &["checkpoint.prune_deleted@2"],
+        &["checkpoint.saved@2"],
+        &["atomic.written@7"],
+        &["atomic.synced@12"],
+        &["atomic.renamed@16"],
+        // Compiling runs (no --artifact): killed while the artifact directory is written.
+        &["synced.written@2"],
+        &["replace_dir.tmp_created@1"],
+        // The rest run the reference run's artifact: replace_dir is the checkpoints'.
+        &["replace_dir.tmp_created@3"],
+        &["replace_dir.filled@3"],
+        &["replace_dir.renamed@4"],
+        // The first run leaves step 6 complete but `latest` at step 3; the resumed run
+        // saves step 6 again and dies while replacing it.
+        &["checkpoint.dir_done@2", "replace_dir.old_moved@1"],
+        &["checkpoint.dir_done@3", "replace_dir.old_removed@1"],
+    ];
+    let mut named: Vec<&str> = trials
+        .iter()
+        .flat_map(|t| t.iter().map(|s| s.split('@').next().unwrap()))
+        .collect();
+    named.sort();
+    named.dedup();
+    for p in llc_ir::fsutil::KILL_POINTS {
+        assert!(named.contains(p), "no trial kills at {p}");
+    }
+    assert!(named.len() >= 20);
+    for (trial, kills) in trials.iter().enumerate() {
         let out = tmp.path().join(format!("killed{trial}"));
-        let metrics = out.join("metrics.jsonl");
-        let mut child = crate::common::llc_train_command()
-            .args(train_args(text, out.to_str().unwrap(), "30"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for_step(&mut child, &metrics, kill_at);
-        let _ = child.kill(); // SIGKILL on Unix
-        let _ = child.wait();
-        // Whatever was on disk, every complete checkpoint directory loads, and resuming
-        // (or starting over, when no checkpoint was complete yet) reaches the same curve.
-        let has_ckpt = out.join("checkpoints/latest").is_file();
-        let mut args = train_args(text, out.to_str().unwrap(), "30");
-        if has_ckpt {
-            args.push("--resume");
+        let root = out.join("checkpoints");
+        // Kills in the artifact write: these runs compile (and the killed one leaves no
+        // artifact directory, only its temporary one, which the next run replaces).
+        let compiles = ["synced.written@2", "replace_dir.tmp_created@1"].contains(&kills[0]);
+        let kill_args = |text: &'_ str, out: &'_ str| -> Vec<String> {
+            let mut a: Vec<String> = kill_args(text, out).iter().map(|s| s.to_string()).collect();
+            if !compiles {
+                a.extend([
+                    "--artifact".to_string(),
+                    artifact.to_str().unwrap().to_string(),
+                ]);
+            }
+            a
+        };
+        for (k, point) in kills.iter().enumerate() {
+            let what = format!("trial {trial}, kill {k} at {point}");
+            let mut args = kill_args(text, out.to_str().unwrap());
+            if root.join("latest").is_file() || every_checkpoint_loads(&root, &what) > 0 {
+                args.push("--resume".into());
+            }
+            let status = crate::common::llc_train_command()
+                .args(&args)
+                .env(llc_ir::fsutil::KILL_AT_ENV, point)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert_eq!(
+                status.signal(),
+                Some(9),
+                "{what}: the run was not killed ({status})"
+            );
+            if compiles {
+                assert!(!out.join("artifact").exists(), "{what}: a partial artifact");
+            }
+            every_checkpoint_loads(&root, &what);
         }
+        let what = format!("trial {trial} ({kills:?})");
+        let mut args = kill_args(text, out.to_str().unwrap());
+        let saved = every_checkpoint_loads(&root, &what);
+        if saved > 0 {
+            args.push("--resume".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let res = llc_train(&args);
         assert!(
             res.status.success(),
-            "trial {trial}: {}",
+            "{what}: {}",
             String::from_utf8_lossy(&res.stderr)
         );
-        assert_eq!(
-            losses(&metrics),
-            reference,
-            "trial {trial} (killed at step {kill_at})"
+        assert_eq!(losses(&out.join("metrics.jsonl")), reference, "{what}");
+        let last = root.join("step_000012");
+        assert!(
+            tensor_bits(&last.join("model.safetensors")) == ref_params,
+            "{what}: parameters"
         );
-        for e in std::fs::read_dir(out.join("checkpoints")).unwrap() {
-            let name = e.unwrap().file_name().to_string_lossy().into_owned();
-            assert!(!name.ends_with(".tmp"), "leftover {name}");
+        assert!(
+            tensor_bits(&last.join("optimizer.safetensors")) == ref_moments,
+            "{what}: moments"
+        );
+        every_checkpoint_loads(&root, &what);
+        for dir in [&root, &out] {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let name = e.unwrap().file_name().to_string_lossy().into_owned();
+                assert!(!name.ends_with(".tmp"), "{what}: leftover {name}");
+            }
         }
+        eprintln!("{what}: {saved} checkpoint(s) survived the kill; resumed bit-exact");
     }
 }
 
@@ -176,6 +331,28 @@ fn bad_training_inputs_fail_cleanly() {
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("/nonexistent/corpus.txt"), "{err}");
     assert!(!out.join("data/dataset.json").exists());
+
+    // Size flags that overflow are refused before anything is prepared or created.
+    let sized = tmp.path().join("sized");
+    let max = usize::MAX.to_string();
+    for (b, t) in [("4", max.as_str()), (max.as_str(), "32")] {
+        let r = llc_train(&[
+            "train",
+            "tiny",
+            "--text",
+            "x",
+            "--batch",
+            b,
+            "--seq",
+            t,
+            "-o",
+            sized.to_str().unwrap(),
+        ]);
+        assert_eq!(r.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(err.contains("exceeds the limit"), "{err}");
+        assert!(!sized.exists(), "a refused run created {}", sized.display());
+    }
 
     let r = llc_train(&[
         "train",

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use tempfile::NamedTempFile;
 
+use super::kill_point::kill_point;
+
 /// A file being written atomically: it lives under a temporary name next to `dest` until
 /// [`AtomicFile::commit`]; dropping it uncommitted deletes the temporary file.
 pub struct AtomicFile {
@@ -53,8 +55,11 @@ impl AtomicFile {
     /// Flushes, fsyncs, renames over the destination and fsyncs the directory.
     pub fn commit(self) -> io::Result<()> {
         let tmp = self.writer.into_inner().map_err(|e| e.into_error())?;
+        kill_point("atomic.written");
         tmp.as_file().sync_all()?;
+        kill_point("atomic.synced");
         tmp.persist(&self.dest).map_err(|e| e.error)?;
+        kill_point("atomic.renamed");
         fsync_dir(parent_dir(&self.dest))
     }
 }
@@ -80,6 +85,7 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> io::Result<()> {
 pub fn write_synced(dest: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = File::create(dest)?;
     file.write_all(bytes)?;
+    kill_point("synced.written");
     file.sync_all()
 }
 

@@ -5,7 +5,9 @@
 //! the whole new one, never a torn write.
 
 mod atomic_file;
+mod kill_point;
 mod replace_dir;
 
 pub use atomic_file::{AtomicFile, fsync_dir, parent_dir, write_atomic, write_synced};
+pub use kill_point::{KILL_AT_ENV, KILL_POINTS, kill_point};
 pub use replace_dir::{FsError, replace_dir};

@@ -4,6 +4,7 @@
 //! replacement of the same destination removes them.
 
 use super::atomic_file::{fsync_dir, parent_dir};
+use super::kill_point::kill_point;
 use std::io;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -60,21 +61,27 @@ pub fn replace_dir<E: From<FsError>>(
     let tmp = sibling(dest, ".tmp");
     remove_if_present(&tmp)?;
     std::fs::create_dir(&tmp).map_err(fs(&tmp))?;
+    kill_point("replace_dir.tmp_created");
     if let Err(e) = fill(&tmp) {
         // Best effort: the directory is incomplete either way, and the fill's error is
         // the one worth reporting.
         let _ = std::fs::remove_dir_all(&tmp);
         return Err(e);
     }
+    kill_point("replace_dir.filled");
     fsync_dir(&tmp).map_err(fs(&tmp))?;
     if dest.exists() {
         let old = sibling(dest, ".old.tmp");
         remove_if_present(&old)?;
         std::fs::rename(dest, &old).map_err(fs(dest))?;
+        kill_point("replace_dir.old_moved");
         std::fs::rename(&tmp, dest).map_err(fs(dest))?;
+        kill_point("replace_dir.renamed");
         std::fs::remove_dir_all(&old).map_err(fs(&old))?;
+        kill_point("replace_dir.old_removed");
     } else {
         std::fs::rename(&tmp, dest).map_err(fs(dest))?;
+        kill_point("replace_dir.renamed");
     }
     fsync_dir(parent).map_err(fs(parent))?;
     Ok(())

@@ -76,12 +76,38 @@ pub enum CheckpointError {
     /// A `latest` pointer naming a directory that is not there.
     #[error("{}: points to {target}, which is not a complete checkpoint directory", path.display())]
     DanglingLatest { path: PathBuf, target: String },
+    /// An error about a tensor (its length, its head layout) found in the file `path`.
+    #[error("{}: {source}", path.display())]
+    InFile {
+        path: PathBuf,
+        source: Box<CheckpointError>,
+    },
     /// A bad option (keep_last = 0, ...).
     #[error("invalid option: {0}")]
     InvalidOption(String),
 }
 
 impl CheckpointError {
+    /// `self`, about a tensor read from the file `path`, with that file named: a name
+    /// that is not a parameter becomes [`CheckpointError::UnexpectedTensor`], and errors
+    /// that name only the tensor ([`CheckpointError::DataLength`],
+    /// [`CheckpointError::HeadLayout`]) are wrapped in [`CheckpointError::InFile`].
+    pub fn in_file(self, path: &std::path::Path) -> Self {
+        match self {
+            CheckpointError::UnknownName { name, .. } => CheckpointError::UnexpectedTensor {
+                path: path.to_path_buf(),
+                name,
+            },
+            e @ (CheckpointError::DataLength { .. } | CheckpointError::HeadLayout { .. }) => {
+                CheckpointError::InFile {
+                    path: path.to_path_buf(),
+                    source: Box::new(e),
+                }
+            }
+            other => other,
+        }
+    }
+
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         CheckpointError::Io {

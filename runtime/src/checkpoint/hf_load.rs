@@ -65,13 +65,7 @@ pub fn load_hf_weights(
             ),
         ));
     };
-    let ours = from_hf(hf_tensors, shape).map_err(|e| match e {
-        CheckpointError::UnknownName { name, .. } => CheckpointError::UnexpectedTensor {
-            path: source.clone(),
-            name,
-        },
-        other => other,
-    })?;
+    let ours = from_hf(hf_tensors, shape).map_err(|e| e.in_file(&source))?;
     match_spec(ours, spec, &source)
 }
 

@@ -25,7 +25,7 @@ use super::hf_load::{HF_CONFIG_FILE, HF_MODEL_FILE};
 use super::safetensors_io::{read_safetensors, write_safetensors};
 use super::tensor::{NamedTensor, ParamSpec, match_spec};
 use super::trainer_state::TrainerState;
-use llc_ir::fsutil::{fsync_dir, replace_dir, write_atomic};
+use llc_ir::fsutil::{fsync_dir, kill_point, replace_dir, write_atomic};
 
 /// Optimizer state file name.
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
@@ -108,9 +108,12 @@ impl CheckpointManager {
         let final_dir = root.join(&name);
         // Written as `step_N.tmp/`; a kill leaves that, and the next save prunes it.
         replace_dir(&final_dir, |tmp_dir: &Path| write_files(tmp_dir, ckpt))?;
+        kill_point("checkpoint.dir_done");
         let latest = root.join(LATEST_FILE);
         write_atomic(&latest, format!("{name}\n").as_bytes()).map_err(io(&latest))?;
+        kill_point("checkpoint.latest_written");
         self.prune()?;
+        kill_point("checkpoint.saved");
         Ok(final_dir)
     }
 
@@ -172,7 +175,9 @@ impl CheckpointManager {
             doomed.push(".deleting.tmp");
             let doomed = PathBuf::from(doomed);
             std::fs::rename(dir, &doomed).map_err(|e| CheckpointError::io(dir, e))?;
+            kill_point("checkpoint.prune_renamed");
             std::fs::remove_dir_all(&doomed).map_err(|e| CheckpointError::io(&doomed, e))?;
+            kill_point("checkpoint.prune_deleted");
         }
         for entry in
             std::fs::read_dir(&self.root).map_err(|e| CheckpointError::io(&self.root, e))?
@@ -197,6 +202,7 @@ fn write_files(dir: &Path, ckpt: &Checkpoint) -> CheckpointResult<()> {
     let shape = HfLlamaShape::from_json(&ckpt.config_json, &config_path)?;
     write_atomic(&config_path, ckpt.config_json.as_bytes())
         .map_err(|e| CheckpointError::io(&config_path, e))?;
+    kill_point("checkpoint.config_written");
     let hf = to_hf(&ckpt.params, &shape)?;
     let step = ckpt.state.step.to_string();
     write_safetensors(
@@ -204,6 +210,7 @@ fn write_files(dir: &Path, ckpt: &Checkpoint) -> CheckpointResult<()> {
         &hf,
         &[("format", "pt"), ("step", &step)],
     )?;
+    kill_point("checkpoint.model_written");
     if let Some(opt) = &ckpt.optimizer {
         let prefixed: Vec<NamedTensor> = opt
             .m
@@ -218,10 +225,13 @@ fn write_files(dir: &Path, ckpt: &Checkpoint) -> CheckpointResult<()> {
             }))
             .collect();
         write_safetensors(&dir.join(OPTIMIZER_FILE), &prefixed, &[("step", &step)])?;
+        kill_point("checkpoint.optimizer_written");
     }
     let state_path = dir.join(TRAINER_STATE_FILE);
     write_atomic(&state_path, ckpt.state.to_json().as_bytes())
-        .map_err(|e| CheckpointError::io(&state_path, e))
+        .map_err(|e| CheckpointError::io(&state_path, e))?;
+    kill_point("checkpoint.state_written");
+    Ok(())
 }
 
 /// Loads the checkpoint in `dir` (a `step_*` directory, or a root whose latest checkpoint
@@ -243,13 +253,7 @@ pub fn load_checkpoint(dir: &Path, spec: &[ParamSpec]) -> CheckpointResult<(Path
 
     let model_path = dir.join(HF_MODEL_FILE);
     let hf = read_safetensors(&model_path)?.tensors;
-    let ours = from_hf(hf, &shape).map_err(|e| match e {
-        CheckpointError::UnknownName { name, .. } => CheckpointError::UnexpectedTensor {
-            path: model_path.clone(),
-            name,
-        },
-        other => other,
-    })?;
+    let ours = from_hf(hf, &shape).map_err(|e| e.in_file(&model_path))?;
     let params = match_spec(ours, spec, &model_path)?;
 
     let opt_path = dir.join(OPTIMIZER_FILE);

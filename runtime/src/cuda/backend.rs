@@ -126,8 +126,8 @@ impl CudaBackend {
         self.exec.needs
     }
 
-    /// Problems worth reporting that did not stop the setup (misaligned kernel
-    /// arguments, a PTX target different from the plan's).
+    /// Problems worth reporting that did not stop the setup (a PTX target different
+    /// from the plan's; misaligned kernel arguments are errors).
     pub fn warnings(&self) -> &[String] {
         &self.exec.program.warnings
     }
@@ -154,7 +154,7 @@ impl CudaBackend {
 
     /// Free and total device memory now.
     pub fn device_memory(&self) -> std::result::Result<(u64, u64), CudaError> {
-        self.exec.device.memory()
+        catch("reading the device memory", || self.exec.device.memory())
     }
 
     fn upload_values(
@@ -199,6 +199,17 @@ impl CudaBackend {
                 name: a.name.clone(),
                 detail: "the batch has no such input".into(),
             })?;
+            if crate::token_ids::TOKEN_INPUTS.contains(&a.name.as_str())
+                && let Some(vocab) = self.artifact.vocab_size()
+            {
+                let ids = t.to_f64_vec().into_iter().map(|v| v as i64);
+                crate::token_ids::check_token_ids(&a.name, ids, vocab).map_err(|e| {
+                    CudaError::Value {
+                        name: a.name.clone(),
+                        detail: e.to_string(),
+                    }
+                })?;
+            }
             let ty = self.artifact.arg_type(&a.name).expect("validated plan");
             out.push((a.offset, encode(&a.name, t, &ty)?));
         }
@@ -211,16 +222,20 @@ impl CudaBackend {
         &mut self,
         inputs: &[(u64, Vec<u8>)],
     ) -> std::result::Result<(), CudaError> {
-        for (offset, bytes) in inputs {
-            self.exec.upload(*offset, bytes)?;
-        }
-        self.steps += 1;
-        self.exec.run_step(self.steps)
+        catch("queueing a step", || {
+            for (offset, bytes) in inputs {
+                self.exec.upload(*offset, bytes)?;
+            }
+            self.steps += 1;
+            self.exec.run_step(self.steps)
+        })
     }
 
     /// Wait for every queued step.
     pub fn finish(&self) -> std::result::Result<(), CudaError> {
-        self.exec.finish(self.steps)
+        catch("waiting for the queued steps", || {
+            self.exec.finish(self.steps)
+        })
     }
 
     /// Record a CUDA event on the backend's stream (for timing).
@@ -261,13 +276,17 @@ impl CudaBackend {
                 detail: "the plan has no such result".into(),
             })?;
         let ty = self.artifact.plan.buffers[o.buffer as usize].ty();
-        decode(name, &self.exec.download(o.offset, o.bytes)?, &ty)
+        catch("reading a result", || {
+            decode(name, &self.exec.download(o.offset, o.bytes)?, &ty)
+        })
     }
 
     /// The current value of argument `name` (a parameter, state or the last input).
     pub fn arg(&self, name: &str) -> std::result::Result<Tensor, CudaError> {
         let (offset, bytes, ty) = self.arg_slot(name)?;
-        decode(name, &self.exec.download(offset, bytes)?, &ty)
+        catch("reading an argument", || {
+            decode(name, &self.exec.download(offset, bytes)?, &ty)
+        })
     }
 
     /// Arena offset, bytes and type of argument `name`, or an error naming it.
@@ -330,23 +349,33 @@ impl CudaBackend {
             .run_step(during)
             .and_then(|_| self.exec.finish(during));
         let loss = run.and_then(|_| self.scalar_output("loss"));
-        // Restore whether or not the step succeeded.
+        // Restore whether or not the step succeeded, every region even when one fails
+        // (best effort), then report the eval's own error first: a restore that fails
+        // after a faulted step (the context is gone) must not hide the fault.
+        let mut restore: std::result::Result<(), CudaError> = Ok(());
+        let mut keep = |r: std::result::Result<(), CudaError>| {
+            if let Err(e) = r
+                && restore.is_ok()
+            {
+                restore = Err(e);
+            }
+        };
         match self.backup.as_ref().expect("set above") {
             Backup::Device(m) => {
                 let mut at = 0;
                 for &(offset, bytes) in &self.persistent {
-                    self.exec.copy_device(base + offset, m.ptr + at, bytes)?;
+                    keep(self.exec.copy_device(base + offset, m.ptr + at, bytes));
                     at += bytes;
                 }
             }
             Backup::Host => {
                 for (&(offset, _), bytes) in self.persistent.iter().zip(&host_copy) {
-                    self.exec.upload(offset, bytes)?;
+                    keep(self.exec.upload(offset, bytes));
                 }
             }
         }
-        self.exec.finish(during)?;
-        loss
+        keep(self.exec.finish(during));
+        eval_result(loss, restore)
     }
 
     /// Write the batch's inputs (the plan-step check starts from them).
@@ -503,5 +532,51 @@ impl StepBackend for CudaBackend {
             self.upload_values(values, false)?;
             self.exec.device.sync("uploading the state")
         })?)
+    }
+}
+
+/// An eval's result after the state restore: the eval's own error wins (with the restore's
+/// failure attached when both failed), a failed restore after a good eval is an error (the
+/// parameters may be wrong now), else the loss.
+fn eval_result(
+    loss: std::result::Result<f64, CudaError>,
+    restore: std::result::Result<(), CudaError>,
+) -> std::result::Result<f64, CudaError> {
+    match (loss, restore) {
+        (Ok(l), Ok(())) => Ok(l),
+        (Err(e), Ok(())) => Err(e),
+        (Ok(_), Err(r)) => Err(CudaError::EvalRestore {
+            error: "the eval step succeeded".into(),
+            restore: r.to_string(),
+        }),
+        (Err(e), Err(r)) => Err(CudaError::EvalRestore {
+            error: e.to_string(),
+            restore: r.to_string(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_eval_fault_is_reported_before_a_failed_restore() {
+        let fault = || CudaError::Plan("kernel k faulted".into());
+        let lost = || CudaError::Plan("context lost".into());
+        assert_eq!(eval_result(Ok(2.5), Ok(())), Ok(2.5));
+        assert_eq!(eval_result(Err(fault()), Ok(())), Err(fault()));
+        let both = eval_result(Err(fault()), Err(lost()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            both.starts_with("plan: kernel k faulted; restoring") && both.ends_with("context lost"),
+            "{both}"
+        );
+        let restore = eval_result(Ok(2.5), Err(lost())).unwrap_err().to_string();
+        assert!(
+            restore.contains("restoring") && restore.contains("context lost"),
+            "{restore}"
+        );
     }
 }

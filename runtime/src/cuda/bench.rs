@@ -97,7 +97,7 @@ pub fn run(dir: &Path, steps: usize, warmup: usize) -> Result<BenchResult, CudaE
 pub fn run_with(dir: &Path, opts: &BenchOptions) -> Result<BenchResult, CudaError> {
     #[cfg(feature = "cuda")]
     {
-        imp::run(dir, opts)
+        super::device::catch("benchmarking", || imp::run(dir, opts))
     }
     #[cfg(not(feature = "cuda"))]
     {

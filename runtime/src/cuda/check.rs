@@ -315,7 +315,7 @@ impl CheckReport {
 pub fn run_checks(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, CudaError> {
     #[cfg(feature = "cuda")]
     {
-        imp::run(dir, opts)
+        super::device::catch("the GPU checks", || imp::run(dir, opts))
     }
     #[cfg(not(feature = "cuda"))]
     {

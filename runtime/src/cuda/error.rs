@@ -68,6 +68,10 @@ pub enum CudaError {
     /// tensor with the wrong name, shape or type).
     #[error("%{name}: {detail}")]
     Value { name: String, detail: String },
+    /// An eval step's error (or "succeeded"), and the failure of restoring the parameters
+    /// and optimizer state after it: the eval's own error comes first.
+    #[error("{error}; restoring the parameters and optimizer state afterwards failed: {restore}")]
+    EvalRestore { error: String, restore: String },
     /// The CUDA bindings panicked (a missing driver symbol, an unexpected library);
     /// caught so that the caller gets an error instead of an abort.
     #[error("the CUDA bindings panicked during {during}: {message}")]

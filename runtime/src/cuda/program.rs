@@ -287,7 +287,6 @@ impl DeviceProgram {
         let mut kernels: Vec<String> = Vec::new();
         let mut kernel_index: BTreeMap<String, usize> = BTreeMap::new();
         let mut ops = Vec::with_capacity(plan.steps.len());
-        let mut misaligned: BTreeMap<String, String> = BTreeMap::new();
         let mut temp_bytes = 0u64;
         for (index, step) in plan.steps.iter().enumerate() {
             match step {
@@ -334,16 +333,21 @@ impl DeviceProgram {
                         }
                         check_dims(&l.dims, limits, entry.max_threads, entry.required_threads)
                             .map_err(|m| plan_err(index, &what, m))?;
-                        for r in &l.args {
-                            if r.offset % KERNEL_ARG_ALIGNMENT != 0 {
-                                misaligned.entry(l.entry.clone()).or_insert_with(|| {
-                                    format!(
-                                        "{} at arena offset {} (step {index})",
-                                        buffer_name(plan, r),
-                                        r.offset
-                                    )
-                                });
-                            }
+                        // Checked here, before anything is launched: a misaligned vector
+                        // load faults the whole context (codegen refuses such plans at
+                        // compile time; this catches a hand-edited or foreign plan.json).
+                        if let Some(r) =
+                            l.args.iter().find(|r| r.offset % KERNEL_ARG_ALIGNMENT != 0)
+                        {
+                            return Err(plan_err(
+                                index,
+                                &what,
+                                format!(
+                                    "gets {} at arena offset {}, which is not {KERNEL_ARG_ALIGNMENT}-byte aligned (the kernels use 16-byte vector accesses)",
+                                    buffer_name(plan, r),
+                                    r.offset
+                                ),
+                            ));
                         }
                         let next = kernels.len();
                         let kernel = *kernel_index.entry(l.entry.clone()).or_insert(next);
@@ -506,11 +510,6 @@ impl DeviceProgram {
             warnings.push(format!(
                 "plan.json says target {} but kernels.ptx says {t}",
                 plan.target
-            ));
-        }
-        for (entry, at) in misaligned {
-            warnings.push(format!(
-                "kernel entry {entry} gets a buffer that is not {KERNEL_ARG_ALIGNMENT}-byte aligned: {at}"
             ));
         }
         Ok(DeviceProgram {

@@ -117,7 +117,14 @@ impl BatchLoader {
                 cfg.batch_size, cfg.seq_len
             )));
         }
-        let bt = (cfg.batch_size * cfg.seq_len) as u64;
+        let bt = (cfg.batch_size as u64)
+            .checked_mul(cfg.seq_len as u64)
+            .ok_or_else(|| {
+                DataError::InvalidOption(format!(
+                    "batch size x sequence length overflows: B={} T={}",
+                    cfg.batch_size, cfg.seq_len
+                ))
+            })?;
         let windows: Vec<u64> = (0..dataset.num_files())
             .map(|i| dataset.file_len(i).saturating_sub(1) / bt)
             .collect();
@@ -128,7 +135,7 @@ impl BatchLoader {
                 .max()
                 .unwrap_or(0);
             return Err(DataError::DatasetTooSmall {
-                needed: bt + 1,
+                needed: bt.saturating_add(1),
                 largest,
             });
         }

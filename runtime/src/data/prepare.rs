@@ -244,13 +244,31 @@ impl ValSplitter {
 /// into `out_dir` only on [`Staging::commit`]; dropping it removes everything staged.
 pub(crate) struct Staging {
     out_dir: PathBuf,
-    dir: tempfile::TempDir,
+    /// The staging directory inside `out_dir` (taken on drop, before `out_dir` goes).
+    dir: Option<tempfile::TempDir>,
     stale: Vec<PathBuf>,
+    /// `begin` created `out_dir`: a preparation that fails removes it again (when empty),
+    /// so a failed run leaves no output behind.
+    created: bool,
+    committed: bool,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.committed {
+            drop(self.dir.take());
+            if self.created {
+                // Only an empty directory goes: never anything that was there before.
+                let _ = std::fs::remove_dir(&self.out_dir);
+            }
+        }
+    }
 }
 
 impl Staging {
     /// Creates `out_dir` if needed and checks it holds no shards unless `overwrite`.
     pub(crate) fn begin(out_dir: &Path, overwrite: bool) -> DataResult<Self> {
+        let created = !out_dir.exists();
         std::fs::create_dir_all(out_dir).map_err(|e| DataError::io(out_dir, e))?;
         let mut stale = Vec::new();
         for entry in std::fs::read_dir(out_dir).map_err(|e| DataError::io(out_dir, e))? {
@@ -263,6 +281,11 @@ impl Staging {
                 stale.push(entry.path());
             }
         }
+        let remove_created = || {
+            if created {
+                let _ = std::fs::remove_dir(out_dir);
+            }
+        };
         if !stale.is_empty() && !overwrite {
             let mut names: Vec<String> = stale
                 .iter()
@@ -283,22 +306,27 @@ impl Staging {
         let dir = tempfile::Builder::new()
             .prefix(".prepare-")
             .tempdir_in(out_dir)
-            .map_err(|e| DataError::io(out_dir, e))?;
+            .map_err(|e| {
+                remove_created();
+                DataError::io(out_dir, e)
+            })?;
         Ok(Self {
             out_dir: out_dir.to_path_buf(),
-            dir,
+            dir: Some(dir),
             stale,
+            created,
+            committed: false,
         })
     }
 
     /// Where shards are staged.
     pub(crate) fn path(&self) -> &Path {
-        self.dir.path()
+        self.dir.as_ref().expect("taken only on drop").path()
     }
 
     /// Removes replaced shards, moves the staged ones in, writes `dataset.json` and returns
     /// the summary with final paths.
-    pub(crate) fn commit(self, mut summary: PrepareSummary) -> DataResult<PrepareSummary> {
+    pub(crate) fn commit(mut self, mut summary: PrepareSummary) -> DataResult<PrepareSummary> {
         // The summary goes first and comes back last: a commit cut short leaves no
         // dataset.json describing shards that are not all there.
         let summary_path = self.out_dir.join(SUMMARY_FILE);
@@ -329,6 +357,7 @@ impl Staging {
         write_atomic(&summary_path, json.as_bytes())
             .map_err(|e| DataError::io(&summary_path, e))?;
         fsync_dir(&self.out_dir).map_err(|e| DataError::io(&self.out_dir, e))?;
+        self.committed = true;
         Ok(summary)
     }
 

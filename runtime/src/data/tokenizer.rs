@@ -80,11 +80,22 @@ impl TextTokenizer {
                 std::io::Error::new(std::io::ErrorKind::NotFound, "tokenizer file not found"),
             ));
         }
-        let tokenizer =
-            tokenizers::Tokenizer::from_file(path).map_err(|e| DataError::Tokenizer {
-                context: format!("loading {}", path.display()),
-                message: e.to_string(),
-            })?;
+        // tokenizers 0.22 panics on some malformed files (an `unwrap` in its decoder
+        // deserializer, found by runtime/tests/input_fuzz.rs): caught, it is the same
+        // error as any other unreadable tokenizer.json.
+        let loaded = std::panic::catch_unwind(|| tokenizers::Tokenizer::from_file(path))
+            .unwrap_or_else(|p| {
+                let message = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "the tokenizers library panicked".into());
+                Err(message.into())
+            });
+        let tokenizer = loaded.map_err(|e| DataError::Tokenizer {
+            context: format!("loading {}", path.display()),
+            message: e.to_string(),
+        })?;
         const PAIRS: [(&str, &str); 3] = [
             ("<s>", "</s>"),
             ("<|begin_of_text|>", "<|end_of_text|>"),

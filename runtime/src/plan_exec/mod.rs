@@ -172,6 +172,13 @@ impl PlanExecutor {
                 value.type_string()
             )));
         }
+        if crate::token_ids::TOKEN_INPUTS.contains(&name)
+            && let Some(e) = self.plan.arg(crate::token_ids::EMBEDDING_ARG)
+            && let Some(&vocab) = self.plan.buffers[e.buffer as usize].shape.first()
+        {
+            let ids = value.to_f64_vec().into_iter().map(|v| v as i64);
+            crate::token_ids::check_token_ids(name, ids, vocab)?;
+        }
         let r = llc_ir::plan::BufRef {
             buffer: a.buffer,
             offset: a.offset,

@@ -10,6 +10,7 @@ use crate::data::BatchLoader;
 use crate::error::{Result, RuntimeError};
 use crate::metrics::{MetricRecord, MetricsWriter};
 use crate::tensor::Tensor;
+use llc_ir::fsutil::kill_point;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -209,7 +210,9 @@ impl<'a> Trainer<'a> {
         while self.step < opts.steps {
             let t0 = Instant::now();
             let batch = to_step_batch(self.train.next_batch()?, opts.loss_mask)?;
+            kill_point("train.batch_read");
             let metrics = self.backend.step(&batch)?;
+            kill_point("train.stepped");
             if !metrics.loss.is_finite() {
                 return Err(RuntimeError::Train(format!(
                     "the loss is {} at step {}: training diverged (lower --lr or raise --warmup-steps)",
@@ -235,6 +238,9 @@ impl<'a> Trainer<'a> {
             } else {
                 None
             };
+            if val_loss.is_some() {
+                kill_point("train.evaluated");
+            }
             if let Some(val_loss) = val_loss {
                 summary.last_val_loss = Some(val_loss);
                 on_event(&TrainEvent::Eval {
@@ -251,10 +257,12 @@ impl<'a> Trainer<'a> {
                 r.tokens_per_sec = Some(tokens_per_sec);
                 r.elapsed = Some(started.elapsed().as_secs_f64());
                 w.write(&r)?;
+                kill_point("train.metrics_written");
             }
             let save_now =
                 (opts.save_every > 0 && self.step.is_multiple_of(opts.save_every)) || last;
             if save_now && let Some(dir) = self.save()? {
+                kill_point("train.saved");
                 on_event(&TrainEvent::Saved {
                     step: self.step,
                     dir,

@@ -236,3 +236,96 @@ fn the_15m_step_resolves_too() {
         "{shape:?}"
     );
 }
+
+/// The memory planner's guarantee the GPU kernels rely on: every kernel argument of the
+/// tiny (both partitionings) and 15M steps lies at a 16-byte aligned arena offset
+/// (codegen also refuses a plan that breaks it: `CodegenError::Misaligned`).
+#[test]
+fn the_memory_planner_aligns_every_kernel_argument_to_16_bytes() {
+    use llc_runtime::cuda::program::KERNEL_ARG_ALIGNMENT;
+    let dir = tempfile::tempdir().unwrap();
+    let plans = [
+        tiny_artifact_with(false).1,
+        tiny_artifact_with(true).1,
+        write_artifact(
+            &step_function("llama2-15m", 1, 32),
+            "sm_90",
+            dir.path(),
+            false,
+        ),
+    ];
+    for plan in &plans {
+        let mut args = 0;
+        for s in &plan.steps {
+            if let Step::Kernel(k) = s {
+                for l in &k.launches {
+                    for r in &l.args {
+                        args += 1;
+                        assert_eq!(
+                            r.offset % KERNEL_ARG_ALIGNMENT,
+                            0,
+                            "kernel {} entry {}: buffer {} at offset {}",
+                            k.kernel,
+                            l.entry,
+                            r.buffer,
+                            r.offset
+                        );
+                    }
+                }
+            }
+        }
+        assert!(args > 50, "{args} kernel arguments");
+    }
+}
+
+/// A plan whose kernel argument is not 16-byte aligned (a view moved by 4 bytes, with
+/// every reference to it, so that the plan still validates: allocations must be aligned,
+/// views need not) is refused when the program is prepared, before any launch, naming the
+/// step, kernel, entry and buffer.
+#[test]
+fn a_misaligned_kernel_argument_is_refused_before_any_launch() {
+    let (_dir, plan, _) = tiny_artifact();
+    let ptx = PtxInfo::parse(&stand_in_ptx(&plan, "sm_90")).unwrap();
+    fn shift(v: &mut serde_json::Value, buffer: u64, from: u64) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if m.get("buffer").and_then(|b| b.as_u64()) == Some(buffer)
+                    && m.get("offset").and_then(|o| o.as_u64()) == Some(from)
+                {
+                    m.insert("offset".into(), (from + 4).into());
+                }
+                for x in m.values_mut() {
+                    shift(x, buffer, from);
+                }
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(|x| shift(x, buffer, from)),
+            _ => {}
+        }
+    }
+    let mut tried = 0;
+    for s in &plan.steps {
+        let Step::Kernel(k) = s else { continue };
+        for r in &k.launches[0].args {
+            if plan.buffers[r.buffer as usize].view_of.is_none() {
+                continue;
+            }
+            tried += 1;
+            let mut v: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
+            shift(&mut v, u64::from(r.buffer), r.offset);
+            v["buffers"][r.buffer as usize]["offset"] = (r.offset + 4).into();
+            let Ok(bad) = llc_ir::plan::Plan::from_json(&v.to_string()) else {
+                continue;
+            };
+            let e = refused(DeviceProgram::prepare(&bad, &ptx, &DeviceLimits::sm90()));
+            let name = &plan.buffers[r.buffer as usize].name;
+            assert!(
+                e.contains(&k.launches[0].entry)
+                    && e.contains(&format!("%{name} at arena offset {}", r.offset + 4))
+                    && e.contains("not 16-byte aligned"),
+                "{e}"
+            );
+            return;
+        }
+    }
+    panic!("no view kernel argument of the tiny plan could be misaligned ({tried} tried)");
+}
