@@ -13,6 +13,7 @@
 
 mod arena;
 pub mod gemm;
+mod gemv;
 mod moves;
 mod native;
 pub mod onednn;
