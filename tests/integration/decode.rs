@@ -54,6 +54,14 @@ fn compiled(
         exec
     };
     let (pe, se) = (load(&prefill), load(&step));
+    // The cache is written where it lives: no step copies an update back.
+    assert!(
+        !se.plan()
+            .steps
+            .iter()
+            .any(|s| matches!(s, llc_ir::plan::Step::Copy { .. })),
+        "the decode step updates its cache in place"
+    );
     PlanKv::new(cfg, &prefill, &step, pe, se, w).unwrap()
 }
 
