@@ -410,3 +410,76 @@ fn sample_writes_jsonl_and_refuses_prompts_longer_than_the_context() {
         "{e}"
     );
 }
+
+/// `sample` and `bench decode` on a checkpoint whose config.json does not match its
+/// tensors, on a non-causal-LM config and on one without an LM head: clear errors naming
+/// the cause, never a panic.
+#[test]
+fn sample_and_bench_decode_refuse_mismatched_and_non_causal_lm_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(258);
+    let w = random_weights(&cfg, 4);
+    let both = |model: &std::path::Path, want: &[&str]| {
+        let runs = [
+            vec!["sample", "--checkpoint", s(model), "--prompt", "ab"],
+            vec![
+                "bench",
+                "decode",
+                "--checkpoint",
+                s(model),
+                "--no-reference",
+                "--batch",
+                "1",
+                "--prompt-len",
+                "2",
+                "--tokens",
+                "2",
+            ],
+        ];
+        for args in runs {
+            let e = llc_train_err(&args);
+            assert!(!e.contains("panicked"), "{args:?}: {e}");
+            for w in want {
+                assert!(e.contains(w), "{args:?}: expected {w:?} in: {e}");
+            }
+        }
+    };
+    // A checkpoint whose config.json says another FFN width than its tensors have.
+    let ckpt = save_checkpoint(&dir.path().join("mismatch"), &cfg, &w, 3);
+    let other = LlamaConfig {
+        ffn_dim: 40,
+        ..cfg.clone()
+    };
+    std::fs::write(ckpt.join("config.json"), other.to_hf_config_json()).unwrap();
+    both(
+        &ckpt,
+        &[
+            "do not match its config.json",
+            "feed_forward.w1.weight",
+            "[48, 32]",
+            "[40, 32]",
+        ],
+    );
+    // A Hugging Face directory of a sequence classifier.
+    let cls = dir.path().join("classifier");
+    write_hf_dir(&cls, &cfg, &w);
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cls.join("config.json")).unwrap()).unwrap();
+    json["architectures"] = serde_json::json!(["LlamaForSequenceClassification"]);
+    std::fs::write(cls.join("config.json"), json.to_string()).unwrap();
+    both(&cls, &["architectures", "LlamaForSequenceClassification"]);
+    // A bare LlamaModel: untied, no lm_head.weight.
+    let tied = LlamaConfig {
+        tie_embeddings: true,
+        ..cfg.clone()
+    };
+    let bare = dir.path().join("bare");
+    write_hf_dir(&bare, &tied, &random_weights(&tied, 4));
+    let mut json: serde_json::Value = serde_json::from_str(&cfg.to_hf_config_json()).unwrap();
+    json["architectures"] = serde_json::json!(["LlamaModel"]);
+    std::fs::write(bare.join("config.json"), json.to_string()).unwrap();
+    both(
+        &bare,
+        &["no LM head", "lm_head.weight", "causal language model"],
+    );
+}
