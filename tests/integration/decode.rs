@@ -411,6 +411,55 @@ fn sample_writes_jsonl_and_refuses_prompts_longer_than_the_context() {
     );
 }
 
+/// The prefill and decode-step artifacts of the demo model (llama2-15m, vocab 258; prompt
+/// 16, cache 144 as `bench decode` builds them) compile to PTX and every entry assembles
+/// with ptxas for sm_80 and sm_90 without spills (skipped, saying so, without ptxas).
+#[test]
+fn decode_artifacts_assemble_with_ptxas_for_sm_80_and_sm_90() {
+    use llc_codegen::ptxas::{INSTALL_HINT, assemble, find_ptxas};
+    let cfg = LlamaConfig::preset("llama2-15m").unwrap().with_vocab(258);
+    let (prefill, step) = decode_functions(&cfg, 1, 16, 144);
+    let tmp = tempfile::tempdir().unwrap();
+    let ptxas = find_ptxas();
+    if ptxas.is_none() {
+        eprintln!("skipping the ptxas step (PTX is still generated): {INSTALL_HINT}");
+    }
+    for f in [&prefill, &step] {
+        for target in Target::GPUS {
+            let opts = ArtifactOptions {
+                target,
+                ..ArtifactOptions::default()
+            };
+            let dir = tmp.path().join(format!("{}-{target}", f.name));
+            let report = build_artifact(f, &opts, &dir).unwrap();
+            let ptx = std::fs::read_to_string(dir.join("kernels.ptx")).unwrap();
+            assert_eq!(report.ptx_entries, ptx.matches(".entry ").count());
+            let Some(ptxas) = &ptxas else { continue };
+            let res = assemble(ptxas, &ptx, target).unwrap();
+            assert_eq!(
+                res.len(),
+                report.ptx_entries,
+                "@{} {target}: every entry assembled",
+                f.name
+            );
+            for r in &res {
+                assert_eq!(
+                    (r.spill_store_bytes, r.spill_load_bytes),
+                    (0, 0),
+                    "@{} {target}: {} spills",
+                    f.name,
+                    r.name
+                );
+            }
+            eprintln!(
+                "@{} {target}: {} entries assembled by ptxas",
+                f.name,
+                res.len()
+            );
+        }
+    }
+}
+
 /// `sample` and `bench decode` on a checkpoint whose config.json does not match its
 /// tensors, on a non-causal-LM config and on one without an LM head: clear errors naming
 /// the cause, never a panic.
