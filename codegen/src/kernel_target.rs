@@ -29,9 +29,9 @@ impl Target {
 /// `wanted` class. An elementwise kernel must stay one launch over its elements (the
 /// runtime updates buffers in place through it); row and reduction work may come out as
 /// either, since the planner chooses launches by shape (long rows and row statistics
-/// need reduction launches, a reduction of one short row is one row block), and as
-/// elementwise when every reduced axis has one element (a softmax over one key: a decode
-/// prefill of a one-token prompt).
+/// need reduction launches, a reduction of one short row is one row block), or as an
+/// elementwise kernel when its rows have one element (a softmax over one position: a
+/// prefill of one-token prompts).
 fn serves(wanted: KernelClass, planned: KernelClass) -> bool {
     use KernelClass::*;
     match wanted {

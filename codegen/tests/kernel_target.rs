@@ -109,4 +109,15 @@ fn a_kernel_in_another_class_than_asked_is_refused() {
             .to_string();
         assert!(why.contains("compiles as a row kernel"), "{t}: {why}");
     }
+    // A row reduction over rows of one element compiles as an elementwise kernel, which
+    // serves as the row kernel the partitioner asked for (a softmax over one position).
+    let mut k = Function::new("k");
+    let mut b = Builder::new(&mut k);
+    let x = b.input("x", DType::F32, &[4, 1]).unwrap();
+    let s = b.reduce_sum(x, &[1], false).unwrap();
+    b.output(s);
+    for t in Target::ALL {
+        assert_eq!(t.kernel_class(&k).unwrap(), KernelClass::Elementwise, "{t}");
+        assert!(t.check_kernel(&k, KernelClass::Row).is_ok(), "{t}");
+    }
 }

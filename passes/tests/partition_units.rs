@@ -220,6 +220,49 @@ fn an_in_place_update_waits_for_every_reader_of_the_old_value() {
     }
 }
 
+/// State updated in place and read by later steps (a decode step's cache: the write,
+/// then attention over the new cache): no copy back, the readers see the new value.
+#[test]
+fn an_update_read_by_later_steps_is_still_in_place() {
+    let mut f = Function::new("step");
+    let mut b = Builder::new(&mut f);
+    let c = b.state("cache", DType::F32, &[4, 4]).unwrap();
+    let row = b.input("row", DType::F32, &[1, 4]).unwrap();
+    let x = b.input("x", DType::F32, &[2, 4]).unwrap();
+    let row = b.broadcast(row, &[4, 4]).unwrap();
+    let half = b.mul_scalar(c, 0.5).unwrap();
+    let next = b.add(half, row).unwrap();
+    let y = b.matmul(x, next).unwrap();
+    let s = b.sum_all(y).unwrap();
+    b.output(s);
+    b.output_update(next, c);
+    let p = partition(&f, &PartitionOptions::default(), &InterpreterTarget).unwrap();
+    assert!(
+        !p.steps.iter().any(|s| matches!(s, Step::Copy { .. })),
+        "the update is computed in place: {:?}",
+        p.steps
+    );
+    let update = p
+        .steps
+        .iter()
+        .position(|s| {
+            matches!(s, Step::Kernel { .. }) && s.writes().iter().any(|&v| p.root(v).0 == p.args[0])
+        })
+        .expect("a kernel writes the cache's bytes");
+    let gemm = p
+        .steps
+        .iter()
+        .position(|s| matches!(s, Step::Gemm(_)))
+        .unwrap();
+    assert!(update < gemm, "the GEMM reads the new cache");
+    let args = random_args(&f, 5, 0, Precision::F32);
+    let want = run_function(&f, &args, Precision::F32).unwrap();
+    let got = execute(&p, &args);
+    for (g, w) in got.iter().zip(&want) {
+        assert!(rel_l2_diff(g, w) < 1e-6);
+    }
+}
+
 /// Run a program through memory planning and the plan executor.
 fn execute(p: &Program, args: &[llc_runtime::Tensor]) -> Vec<llc_runtime::Tensor> {
     use llc_passes::memplan::{PlanTarget, assemble_plan};

@@ -208,6 +208,79 @@ fn gemm_descriptors_follow_transposes_and_batch_strides() {
     }
 }
 
+/// Matrix-vector shapes (a decode step at batch 1: one row against a weight matrix or
+/// the cache), with contraction lengths that leave tails of every size, on one thread
+/// and split over two.
+#[test]
+fn gemv_shapes_match_loops_on_one_and_two_threads() {
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for (m, n, k, batch) in [
+            (1, 864, 288, 1),
+            (1, 258, 288, 1),
+            (1, 288, 768, 1),
+            (1, 144, 48, 6),
+            (2, 37, 50, 3),
+            (4, 17, 7, 1),
+        ] {
+            for tb in [false, true] {
+                let mut l = Layout::new();
+                let a = l.add("a", DType::F32, &[batch, m, k]);
+                let b = l.add(
+                    "b",
+                    DType::F32,
+                    &[batch, if tb { n } else { k }, if tb { k } else { n }],
+                );
+                let c = l.add("c", DType::F32, &[batch, m, n]);
+                let g = GemmDesc {
+                    name: "c".into(),
+                    m: m as u64,
+                    n: n as u64,
+                    k: k as u64,
+                    batch: batch as u64,
+                    trans_a: false,
+                    trans_b: tb,
+                    lda: k as u64,
+                    ldb: if tb { k } else { n } as u64,
+                    ldc: n as u64,
+                    stride_a: (m * k) as u64,
+                    stride_b: (k * n) as u64,
+                    stride_c: (m * n) as u64,
+                    dtype: DType::F32,
+                    compute: DType::F32,
+                    alpha: 1.0,
+                    beta: 0.0,
+                    a: l.r(a),
+                    b: l.r(b),
+                    c: l.r(c),
+                };
+                let p = plan(&l, &[a, b], &[c], vec![], vec![Step::Gemm(g)]);
+                let mut ex = PlanExecutor::new(p, vec![]).unwrap();
+                let (av, bv) = (seq(batch * m * k, 1.0), seq(batch * k * n, 0.5));
+                ex.set_arg("a", &Tensor::from_f32([batch, m, k], av.clone()).unwrap())
+                    .unwrap();
+                ex.set_arg(
+                    "b",
+                    &Tensor::from_f32(l.buffers[b as usize].shape.clone(), bv.clone()).unwrap(),
+                )
+                .unwrap();
+                pool.install(|| ex.run()).unwrap();
+                let got = ex.output("c").unwrap().to_f32_vec();
+                let want = naive(&av, &bv, m, n, k, batch, false, tb);
+                for (x, y) in got.iter().zip(&want) {
+                    assert!(
+                        (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                        "{m}x{n}x{k} x{batch} tb {tb}, {threads} threads: {x} vs {y}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn an_accumulating_gemm_adds_to_its_output() {
     // C = A1 B1 + A2 B2 as two GEMMs, the second with beta = 1 (a split contraction).

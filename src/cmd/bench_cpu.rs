@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use llc_ir::Function;
 use llc_models::{BuildOptions, LlamaConfig, build_forward};
 use llc_passes::PipelineHooks;
+use llc_runtime::plan_exec::Profile;
 use llc_runtime::plan_exec::gemm::sgemm_peak_gflops;
 use llc_runtime::train::{Batch, CpuBackend, PlanBackend, StepBackend};
 use llc_runtime::{PlanExecutor, Precision, Tensor, init};
@@ -268,15 +269,26 @@ fn print_profile(plan: &mut PlanBackend, data: &Batch) -> Result<()> {
         .cloned()
         .context("profiling was on")?;
     plan.executor().set_profiling(false);
+    print_profile_table(&p, runs, wall, "step");
+    Ok(())
+}
+
+/// A plan profile of `runs` runs taking `wall_ms` each (wall clock, per run): the time
+/// per step label, largest first (labels under 0.5% left out), then per kind of step.
+/// `per` names one run in the headers (`step`, `token`).
+pub fn print_profile_table(p: &Profile, runs: usize, wall_ms: f64, per: &str) {
     let mut rows = p.rows.clone();
     rows.sort_by(|a, b| b.1.total_cmp(&a.1));
     let total = p.total() * 1e3 / runs as f64;
     println!(
-        "\nprofile: {total:.1} ms/step in plan steps of {wall:.1} ms/step wall (the rest: inputs and results)"
+        "\nprofile: {total:.3} ms/{per} in plan steps of {wall_ms:.3} ms/{per} wall (the rest: inputs and results)"
     );
     println!(
         "| {:<60} | {:>6} | {:>9} | {:>6} |",
-        "step", "runs", "ms/step", "share"
+        "step",
+        "runs",
+        format!("ms/{per}"),
+        "share"
     );
     let mut by_kind: Vec<(String, f64)> = Vec::new();
     for (label, secs, n) in &rows {
@@ -288,7 +300,7 @@ fn print_profile(plan: &mut PlanBackend, data: &Batch) -> Result<()> {
         }
         if ms / total >= 0.005 {
             println!(
-                "| {:<60} | {:>6} | {:>9.2} | {:>5.1}% |",
+                "| {:<60} | {:>6} | {:>9.3} | {:>5.1}% |",
                 label,
                 n / runs as u64,
                 ms,
@@ -298,14 +310,13 @@ fn print_profile(plan: &mut PlanBackend, data: &Batch) -> Result<()> {
     }
     for (kind, ms) in by_kind {
         println!(
-            "| {:<60} | {:>6} | {:>9.2} | {:>5.1}% |",
+            "| {:<60} | {:>6} | {:>9.3} | {:>5.1}% |",
             format!("all {kind} steps"),
             "",
             ms,
             100.0 * ms / total
         );
     }
-    Ok(())
 }
 
 /// The CPU's model name, from /proc/cpuinfo where there is one.

@@ -34,6 +34,10 @@ pub struct BenchDecodeArgs {
     /// Skip the C reference.
     #[arg(long)]
     pub no_reference: bool,
+    /// Also print where a decode step's time goes (per kernel and per GEMM of the step
+    /// plan, over the timed steps), for each batch size.
+    #[arg(long)]
+    pub profile: bool,
     /// Also write the results as JSON here.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -102,7 +106,7 @@ pub fn decode(a: BenchDecodeArgs) -> Result<()> {
             None => None,
         };
         for &batch in &a.batch {
-            let m = measure(name, cfg, weights, batch, a.prompt_len, a.tokens)?;
+            let m = measure(name, cfg, weights, batch, a.prompt_len, a.tokens, a.profile)?;
             let vs = match (c_tps, batch) {
                 (Some(c), 1) => format!("{:.2}x", m.decode_tps / c),
                 _ => "-".into(),
@@ -146,6 +150,7 @@ fn measure(
     batch: usize,
     prompt_len: usize,
     tokens: usize,
+    profile: bool,
 ) -> Result<Measured> {
     let shape = DecoderShape {
         batch,
@@ -178,6 +183,9 @@ fn measure(
         }
     }
     let decode_tps = (batch * tokens) as f64 / t.elapsed().as_secs_f64();
+    if profile {
+        profile_steps(model, &feed, prompt_len, tokens)?;
+    }
     let cache_bytes = 2
         * cfg.n_layers as u64
         * llc_models::kv_cache_shape(cfg, batch, prompt_len + tokens)
@@ -191,6 +199,34 @@ fn measure(
         decode_tps,
         cache_bytes,
     })
+}
+
+/// The same `tokens` decode steps again (from the same positions, so the cache holds
+/// what attention reads) with the step plan profiled: time per kernel and GEMM per token.
+fn profile_steps(
+    model: &mut dyn KvModel,
+    feed: &[i32],
+    prompt_len: usize,
+    tokens: usize,
+) -> Result<()> {
+    let Some(exec) = model.step_plan() else {
+        println!("(no profile: the decode step does not run as a compiled plan)");
+        return Ok(());
+    };
+    exec.set_profiling(true);
+    let batch = feed.len();
+    let t = Instant::now();
+    for k in 0..tokens {
+        let pos = vec![(prompt_len + k) as i32; batch];
+        model.step(feed, &pos)?;
+    }
+    let wall = t.elapsed().as_secs_f64() * 1e3 / tokens as f64;
+    let exec = model.step_plan().context("the step plan")?;
+    let p = exec.profile().cloned().context("profiling was on")?;
+    exec.set_profiling(false);
+    println!("batch {batch}, {tokens} steps:");
+    super::bench_cpu::print_profile_table(&p, tokens, wall, "step");
+    Ok(())
 }
 
 /// The standard models' weights: the training initialization, seed 0.

@@ -1,7 +1,7 @@
 //! One module per subcommand.
 
 mod bench;
-mod bench_cpu;
+pub(crate) mod bench_cpu;
 pub(crate) mod bench_decode;
 mod compile;
 mod data;

@@ -5,7 +5,8 @@
 use anyhow::{Context, Result, bail};
 use llc_models::LlamaConfig;
 use llc_runtime::checkpoint::{
-    CheckpointManager, HfLlamaShape, NamedTensor, load_checkpoint, load_hf_model_dir,
+    CheckpointError, CheckpointManager, HfLlamaShape, NamedTensor, load_checkpoint,
+    load_hf_model_dir,
 };
 use std::path::{Path, PathBuf};
 
@@ -47,10 +48,11 @@ pub fn load_model_dir(dir: &Path) -> Result<LoadedModel> {
         let text = std::fs::read_to_string(&config_path)
             .with_context(|| format!("cannot read {}", config_path.display()))?;
         let shape = HfLlamaShape::from_json(&text, &config_path)?;
-        let (_, ckpt) = load_checkpoint(&dir, &shape.param_specs())?;
+        let (_, ckpt) =
+            load_checkpoint(&dir, &shape.param_specs()).map_err(|e| weights_context(e, &dir))?;
         (ckpt.config_json, ckpt.params)
     } else {
-        let m = load_hf_model_dir(&dir)?;
+        let m = load_hf_model_dir(&dir).map_err(|e| weights_context(e, &dir))?;
         (m.config_json, m.params)
     };
     let config_path = dir.join("config.json");
@@ -63,4 +65,27 @@ pub fn load_model_dir(dir: &Path) -> Result<LoadedModel> {
         shape,
         weights,
     })
+}
+
+/// A weight-loading error with what it means for a model directory: tensors that do not
+/// fit its `config.json` (a missing LM head: not a causal language model).
+fn weights_context(e: CheckpointError, dir: &Path) -> anyhow::Error {
+    let what = match &e {
+        CheckpointError::MissingTensor { name, .. } if name == "output.weight" => Some(format!(
+            "{} has no LM head (`lm_head.weight`) and its config.json does not tie it to the \
+             embeddings: only a causal language model (LlamaForCausalLM) can generate",
+            dir.display()
+        )),
+        CheckpointError::MissingTensor { .. }
+        | CheckpointError::UnexpectedTensor { .. }
+        | CheckpointError::ShapeMismatch { .. } => Some(format!(
+            "the tensors of {} do not match its config.json",
+            dir.display()
+        )),
+        _ => None,
+    };
+    match what {
+        Some(w) => anyhow::Error::new(e).context(w),
+        None => e.into(),
+    }
 }

@@ -54,6 +54,14 @@ fn compiled(
         exec
     };
     let (pe, se) = (load(&prefill), load(&step));
+    // The cache is written where it lives: no step copies an update back.
+    assert!(
+        !se.plan()
+            .steps
+            .iter()
+            .any(|s| matches!(s, llc_ir::plan::Step::Copy { .. })),
+        "the decode step updates its cache in place"
+    );
     PlanKv::new(cfg, &prefill, &step, pe, se, w).unwrap()
 }
 
@@ -400,5 +408,127 @@ fn sample_writes_jsonl_and_refuses_prompts_longer_than_the_context() {
     assert!(
         e.contains("prompts.jsonl:1") && e.contains("\"prompt\""),
         "{e}"
+    );
+}
+
+/// The prefill and decode-step artifacts of the demo model (llama2-15m, vocab 258; prompt
+/// 16, cache 144 as `bench decode` builds them) compile to PTX and every entry assembles
+/// with ptxas for sm_80 and sm_90 without spills (skipped, saying so, without ptxas).
+#[test]
+fn decode_artifacts_assemble_with_ptxas_for_sm_80_and_sm_90() {
+    use llc_codegen::ptxas::{INSTALL_HINT, assemble, find_ptxas};
+    let cfg = LlamaConfig::preset("llama2-15m").unwrap().with_vocab(258);
+    let (prefill, step) = decode_functions(&cfg, 1, 16, 144);
+    let tmp = tempfile::tempdir().unwrap();
+    let ptxas = find_ptxas();
+    if ptxas.is_none() {
+        eprintln!("skipping the ptxas step (PTX is still generated): {INSTALL_HINT}");
+    }
+    for f in [&prefill, &step] {
+        for target in Target::GPUS {
+            let opts = ArtifactOptions {
+                target,
+                ..ArtifactOptions::default()
+            };
+            let dir = tmp.path().join(format!("{}-{target}", f.name));
+            let report = build_artifact(f, &opts, &dir).unwrap();
+            let ptx = std::fs::read_to_string(dir.join("kernels.ptx")).unwrap();
+            assert_eq!(report.ptx_entries, ptx.matches(".entry ").count());
+            let Some(ptxas) = &ptxas else { continue };
+            let res = assemble(ptxas, &ptx, target).unwrap();
+            assert_eq!(
+                res.len(),
+                report.ptx_entries,
+                "@{} {target}: every entry assembled",
+                f.name
+            );
+            for r in &res {
+                assert_eq!(
+                    (r.spill_store_bytes, r.spill_load_bytes),
+                    (0, 0),
+                    "@{} {target}: {} spills",
+                    f.name,
+                    r.name
+                );
+            }
+            eprintln!(
+                "@{} {target}: {} entries assembled by ptxas",
+                f.name,
+                res.len()
+            );
+        }
+    }
+}
+
+/// `sample` and `bench decode` on a checkpoint whose config.json does not match its
+/// tensors, on a non-causal-LM config and on one without an LM head: clear errors naming
+/// the cause, never a panic.
+#[test]
+fn sample_and_bench_decode_refuse_mismatched_and_non_causal_lm_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiny_config(258);
+    let w = random_weights(&cfg, 4);
+    let both = |model: &std::path::Path, want: &[&str]| {
+        let runs = [
+            vec!["sample", "--checkpoint", s(model), "--prompt", "ab"],
+            vec![
+                "bench",
+                "decode",
+                "--checkpoint",
+                s(model),
+                "--no-reference",
+                "--batch",
+                "1",
+                "--prompt-len",
+                "2",
+                "--tokens",
+                "2",
+            ],
+        ];
+        for args in runs {
+            let e = llc_train_err(&args);
+            assert!(!e.contains("panicked"), "{args:?}: {e}");
+            for w in want {
+                assert!(e.contains(w), "{args:?}: expected {w:?} in: {e}");
+            }
+        }
+    };
+    // A checkpoint whose config.json says another FFN width than its tensors have.
+    let ckpt = save_checkpoint(&dir.path().join("mismatch"), &cfg, &w, 3);
+    let other = LlamaConfig {
+        ffn_dim: 40,
+        ..cfg.clone()
+    };
+    std::fs::write(ckpt.join("config.json"), other.to_hf_config_json()).unwrap();
+    both(
+        &ckpt,
+        &[
+            "do not match its config.json",
+            "feed_forward.w1.weight",
+            "[48, 32]",
+            "[40, 32]",
+        ],
+    );
+    // A Hugging Face directory of a sequence classifier.
+    let cls = dir.path().join("classifier");
+    write_hf_dir(&cls, &cfg, &w);
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cls.join("config.json")).unwrap()).unwrap();
+    json["architectures"] = serde_json::json!(["LlamaForSequenceClassification"]);
+    std::fs::write(cls.join("config.json"), json.to_string()).unwrap();
+    both(&cls, &["architectures", "LlamaForSequenceClassification"]);
+    // A bare LlamaModel: untied, no lm_head.weight.
+    let tied = LlamaConfig {
+        tie_embeddings: true,
+        ..cfg.clone()
+    };
+    let bare = dir.path().join("bare");
+    write_hf_dir(&bare, &tied, &random_weights(&tied, 4));
+    let mut json: serde_json::Value = serde_json::from_str(&cfg.to_hf_config_json()).unwrap();
+    json["architectures"] = serde_json::json!(["LlamaModel"]);
+    std::fs::write(bare.join("config.json"), json.to_string()).unwrap();
+    both(
+        &bare,
+        &["no LM head", "lm_head.weight", "causal language model"],
     );
 }

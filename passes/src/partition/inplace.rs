@@ -1,9 +1,12 @@
-//! Updates in place: a result `y` of an elementwise kernel whose only uses are results
-//! updating arguments (directly or through views) is written straight into those
+//! Updates in place: a result `y` of an elementwise kernel that updates arguments
+//! (directly or through views, covering `y` exactly) is written straight into those
 //! arguments' bytes when the kernel reads, element for element, an input `x` that holds
 //! exactly those arguments at the same offsets (AdamW reads `p`, `m`, `v` and writes
-//! their next values). Every other update is computed into its own buffer and copied back
-//! by a final [`Step::Copy`].
+//! their next values; a decode step's cache write reads the cache and writes its next
+//! value, which attention then reads). Later steps may read `y` (they depend on the
+//! kernel, so they see the new bytes); no step may read the old `x` after the kernel, and
+//! `y` may not also be a plain result. Every other update is computed into its own buffer
+//! and copied back by a final [`Step::Copy`].
 
 use super::layout::Layout;
 use super::program::{Program, Step, ValueId, ValueKind};
@@ -19,12 +22,6 @@ pub(crate) fn compute_updates_in_place(p: &mut Program, priority: &mut Vec<usize
     for (v, val) in p.values.iter().enumerate() {
         if let ValueKind::View { base, .. } = val.kind {
             views_of[base].push(v);
-        }
-    }
-    let mut read_by_step = vec![false; n_values];
-    for s in &p.steps {
-        for r in s.reads() {
-            read_by_step[r] = true;
         }
     }
     let mut updates_of: Vec<Vec<ValueId>> = vec![Vec::new(); n_values];
@@ -98,10 +95,12 @@ pub(crate) fn compute_updates_in_place(p: &mut Program, priority: &mut Vec<usize
             {
                 continue;
             }
-            // y's value may only be used as updates of arguments (the bytes it would
-            // share are the arguments').
+            // y's value may be read by later steps (they read it where it lands: the
+            // arguments' bytes, after this kernel wrote them, since they depend on it)
+            // and used as updates of arguments, but not be a plain result too (a result
+            // must not share bytes with the state it would be read beside).
             let uses = closure(y);
-            if uses.iter().any(|&w| read_by_step[w] || plain_output[w]) {
+            if uses.iter().any(|&w| plain_output[w]) {
                 continue;
             }
             // Leaves: (result value, updated argument, byte offset inside y).
@@ -126,7 +125,9 @@ pub(crate) fn compute_updates_in_place(p: &mut Program, priority: &mut Vec<usize
             });
             let Some((_, &x)) = found else { continue };
             // Every other reader of the old bytes must be able to run before the kernel:
-            // none may depend on it.
+            // none may depend on it. (Readers of y depend on it but read y, not x; a step
+            // reading both x and y is a reader of the old bytes after the kernel and
+            // blocks the alias.)
             let after = after.get_or_insert_with(|| reachable(&succs, si));
             let blocked = p.steps.iter().enumerate().any(|(ri, rs)| {
                 ri != si && after[ri] && rs.reads().into_iter().any(|v| layout.overlaps(p, v, x))

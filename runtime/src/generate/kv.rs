@@ -35,6 +35,11 @@ pub trait KvModel {
     /// Feeds `tokens[b]` at `positions[b]` (each `< S`), updates the cache there and
     /// returns the next-token logits `B × V`.
     fn step(&mut self, tokens: &[i32], positions: &[i32]) -> GenerateResult<Vec<f32>>;
+    /// The decode step's plan executor, when the step runs as a compiled plan (profiles
+    /// read it); `None` on the interpreter.
+    fn step_plan(&mut self) -> Option<&mut PlanExecutor> {
+        None
+    }
 }
 
 /// The sizes of a decoder and the model they belong to.
@@ -241,11 +246,6 @@ impl PlanKv {
             step,
         })
     }
-
-    /// The step plan's executor (for profiles).
-    pub fn step_executor(&mut self) -> &mut PlanExecutor {
-        &mut self.step
-    }
 }
 
 impl KvModel for PlanKv {
@@ -289,6 +289,10 @@ impl KvModel for PlanKv {
             .set_arg("positions", &Tensor::from_i32(vec![b], positions.to_vec())?)?;
         self.step.run()?;
         Ok(self.step.output("logits")?.to_f32_vec())
+    }
+
+    fn step_plan(&mut self) -> Option<&mut PlanExecutor> {
+        Some(&mut self.step)
     }
 }
 

@@ -59,13 +59,13 @@ const SMALL_GEMM: usize = 1 << 15;
 
 /// A pointer handed to the threads that run disjoint batches of one GEMM.
 #[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
+pub(crate) struct SendPtr(pub(crate) *mut f32);
 // SAFETY: only used for GEMM batches whose results are disjoint (see `run_gemm`).
 unsafe impl Send for SendPtr {}
 unsafe impl Sync for SendPtr {}
 
 impl SendPtr {
-    fn get(self) -> *mut f32 {
+    pub(crate) fn get(self) -> *mut f32 {
         self.0
     }
 }
@@ -90,6 +90,14 @@ pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
                 "gemm %{}: an f32 operand is not 4-byte aligned",
                 g.name
             )));
+        }
+        if super::gemv::takes(g) {
+            let disjoint = g.batch == 1 || g.stride_c >= g.ldc * (g.m - 1) + g.n;
+            // SAFETY: `check` proved every addressed element lies inside the operands'
+            // buffers (inside the arena) and that C overlaps neither A nor B; batches run
+            // side by side only when their results are disjoint.
+            unsafe { super::gemv::run(g, pa, pb, pc, disjoint) };
+            return Ok(());
         }
         if let Some(dnnl) = onednn() {
             for i in 0..g.batch as usize {

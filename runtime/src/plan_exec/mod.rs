@@ -13,6 +13,7 @@
 
 mod arena;
 pub mod gemm;
+mod gemv;
 mod moves;
 mod native;
 pub mod onednn;
@@ -292,9 +293,11 @@ impl PlanExecutor {
                         .map(|r| self.arena.ptr(r))
                         .collect::<Result<Vec<*mut u8>>>()?;
                     let blocks = launch.dims.grid[0] as u64 * launch.dims.grid[1] as u64;
+                    let lanes =
+                        blocks * launch.dims.block.iter().map(|&b| b as u64).product::<u64>();
                     // SAFETY: every pointer addresses a buffer of the plan inside the arena
                     // (checked by `ptr`), sized by the plan from the kernel's own types.
-                    unsafe { native.launch(&launch.entry, class, ptrs, blocks)? };
+                    unsafe { native.launch(&launch.entry, class, ptrs, blocks, lanes)? };
                 }
             }
             Step::Kernel(l) => {

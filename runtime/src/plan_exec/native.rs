@@ -26,6 +26,9 @@ fn err(dir: &Path, msg: impl Into<String>) -> RuntimeError {
     RuntimeError::Plan(format!("artifact {}: {}", dir.display(), msg.into()))
 }
 
+/// Launches with fewer lanes (blocks times threads per block) run on the calling thread.
+pub(crate) const INLINE_LANES: u64 = 1 << 13;
+
 /// Buffer pointers for one launch, shareable across the threads that run its blocks
 /// (blocks write disjoint elements).
 struct Buffers(Vec<*mut u8>);
@@ -100,7 +103,9 @@ impl NativeKernels {
     }
 
     /// Run `entry` over blocks `[0, blocks)` with `buffers` as its parameters; in
-    /// parallel unless the kernel's class is `Scatter`.
+    /// parallel unless the kernel's class is `Scatter` or the launch is small (`lanes`,
+    /// its blocks times their threads, under [`INLINE_LANES`]: handing it to the pool
+    /// would cost more than running it, as for most launches of a decode step).
     ///
     /// # Safety
     /// Every pointer must point at a live buffer of the size the entry's parameter
@@ -111,6 +116,7 @@ impl NativeKernels {
         class: KernelClass,
         buffers: Vec<*mut u8>,
         blocks: u64,
+        lanes: u64,
     ) -> Result<()> {
         let f = *self
             .entries
@@ -118,7 +124,7 @@ impl NativeKernels {
             .ok_or_else(|| RuntimeError::Plan(format!("no native entry `{entry}`")))?;
         let blocks = blocks as i64;
         let threads = rayon::current_num_threads() as i64;
-        if class == KernelClass::Scatter || threads <= 1 || blocks <= 1 {
+        if class == KernelClass::Scatter || threads <= 1 || blocks <= 1 || lanes < INLINE_LANES {
             // SAFETY: the caller's contract.
             unsafe { f(buffers.as_ptr(), 0, blocks) };
             return Ok(());
