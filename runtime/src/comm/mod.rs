@@ -23,7 +23,7 @@ pub use error::CommError;
 pub use mpi_comm::MpiComm;
 pub use watchdog::{DEFAULT_TIMEOUT_SECS, TIMEOUT_ENV, Watchdog};
 
-use std::sync::Arc;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -144,22 +144,23 @@ pub fn launched_by_mpi() -> Option<usize> {
 }
 
 /// The communicator of this process: MPI under an MPI launcher, else a single rank.
+/// Shared by `Rc`: MPI runs serialized, from the thread that set it up.
 /// Under a launcher without the `mpi` feature this is an error (running N independent
 /// single-rank trainings would be wrong silently).
-pub fn from_env() -> Result<Arc<dyn Communicator>, CommError> {
+pub fn from_env() -> Result<Rc<dyn Communicator>, CommError> {
     match launched_by_mpi() {
-        None => Ok(Arc::new(SingleRank::new())),
+        None => Ok(Rc::new(SingleRank::new())),
         Some(n) => mpi_from_env(n),
     }
 }
 
 #[cfg(feature = "mpi")]
-fn mpi_from_env(_n: usize) -> Result<Arc<dyn Communicator>, CommError> {
-    Ok(Arc::new(MpiComm::init()?))
+fn mpi_from_env(_n: usize) -> Result<Rc<dyn Communicator>, CommError> {
+    Ok(Rc::new(MpiComm::init()?))
 }
 
 #[cfg(not(feature = "mpi"))]
-fn mpi_from_env(n: usize) -> Result<Arc<dyn Communicator>, CommError> {
+fn mpi_from_env(n: usize) -> Result<Rc<dyn Communicator>, CommError> {
     Err(CommError::NoMpi { launcher_size: n })
 }
 

@@ -7,7 +7,7 @@ use crate::error::{Result, RuntimeError};
 use crate::interp::{run_function, run_function_with};
 use crate::tensor::{Precision, Tensor};
 use llc_ir::{ArgRole, Function};
-use std::sync::Arc;
+use std::rc::Rc;
 
 /// Owns a step function, its eval (forward) function and the values of every parameter
 /// and state argument.
@@ -18,7 +18,7 @@ pub struct CpuBackend {
     values: Vec<Option<Tensor>>,
     precision: Precision,
     /// The step's `all_reduce`s run through it (a single rank unless [`Self::with_comm`]).
-    comm: Arc<dyn Communicator>,
+    comm: Rc<dyn Communicator>,
 }
 
 fn missing(func: &Function, what: &str) -> RuntimeError {
@@ -75,12 +75,12 @@ impl CpuBackend {
             eval,
             values: initial,
             precision,
-            comm: Arc::new(SingleRank::new()),
+            comm: Rc::new(SingleRank::new()),
         })
     }
 
     /// Run the step's collectives through `comm` (one rank of a data-parallel group).
-    pub fn with_comm(mut self, comm: Arc<dyn Communicator>) -> Self {
+    pub fn with_comm(mut self, comm: Rc<dyn Communicator>) -> Self {
         self.comm = comm;
         self
     }
