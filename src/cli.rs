@@ -102,6 +102,9 @@ pub enum BenchCommand {
     Gpu(BenchGpuArgs),
     /// KV-cache decoding on the CPU: prefill and decode tokens/s against hand-written C.
     Decode(crate::cmd::bench_decode::BenchDecodeArgs),
+    /// Data-parallel interpreter steps, alone or under `mpirun -np N`: ms/step,
+    /// all-reduce ms/step and MB/step, tokens/s.
+    Dp(crate::cmd::bench_dp::BenchDpArgs),
 }
 
 #[derive(Args, Debug)]
@@ -350,6 +353,10 @@ pub struct TrainArgs {
     /// Keep this many most recent checkpoints.
     #[arg(long, default_value_t = 3)]
     pub keep_last: usize,
+    /// Gradient bucket size in MiB for data-parallel runs (`mpirun -np N`): gradients
+    /// are averaged over the ranks in all-reduces of at most this size (DDP's 25).
+    #[arg(long, default_value_t = 25)]
+    pub bucket_mb: usize,
     /// Continue the run in --out from its latest checkpoint.
     #[arg(long)]
     pub resume: bool,
