@@ -1,6 +1,8 @@
 //! `llc-train bench dp`: data-parallel training steps on the interpreter, one rank or
 //! `mpirun -np N` ranks: ms per step, the all-reduce's share of it (time, messages, MB)
-//! and tokens/s of the global batch (N x --batch rows), printed by rank 0.
+//! and tokens/s of the global batch (N x --batch rows), printed by rank 0. The step's
+//! all-reduce time includes waiting for the slowest rank; the same bytes are then reduced
+//! alone after a barrier, which is the transfer time.
 
 use super::compile::pipeline_for;
 use anyhow::{Context, Result};
@@ -88,6 +90,19 @@ pub fn dp(a: BenchDpArgs) -> Result<()> {
     comm.barrier()?;
     let secs = t.elapsed().as_secs_f64();
     let after = comm.stats();
+    // The collective alone: the step's bytes in one buffer, every rank ready (a barrier
+    // first), so this is transfer time, not waiting for a slower rank's backward.
+    let per_step = ((after.bytes - before.bytes) / steps as u64 / 4) as usize;
+    let mut buf = vec![1.0f32; per_step];
+    let mut alone = f64::INFINITY;
+    if world > 1 && per_step > 0 {
+        for _ in 0..steps {
+            comm.barrier()?;
+            let t = Instant::now();
+            comm.all_reduce_sum_f32(&mut buf)?;
+            alone = alone.min(t.elapsed().as_secs_f64());
+        }
+    }
     if rank == 0 {
         let n = steps as f64;
         let tokens = (a.batch * a.seq * world) as f64 * n;
@@ -118,6 +133,14 @@ pub fn dp(a: BenchDpArgs) -> Result<()> {
             },
             (after.bytes - before.bytes) as f64 / n / 1e6,
         );
+        if alone.is_finite() {
+            println!(
+                "  all-reduce alone (after a barrier, best of {steps}): {:.2} ms for {:.2} MB ({:.2} GB/s of buffer)",
+                alone * 1e3,
+                per_step as f64 * 4e-6,
+                per_step as f64 * 4e-9 / alone
+            );
+        }
     }
     Ok(())
 }
