@@ -203,3 +203,27 @@ fn tiny_llama_gradients_are_bucketed_and_still_exact() {
     let (a, b) = run_both(&plain, &m, &Replicated { world: 4 });
     assert_eq!(a, b);
 }
+
+#[test]
+fn the_partitioner_refuses_a_collective_naming_it() {
+    use llc_passes::PassError;
+    use llc_passes::partition::{InterpreterTarget, PartitionOptions, partition};
+    let mut m = small_model();
+    pipeline()
+        .with_data_parallel(dp(2, 64))
+        .run(&mut m, &mut Default::default())
+        .unwrap();
+    let step = m.function("step").unwrap();
+    match partition(step, &PartitionOptions::default(), &InterpreterTarget) {
+        Err(e @ PassError::Lowering { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("= all_reduce: collectives are not plan steps yet")
+                    && msg.contains("--backend interp"),
+                "{msg}"
+            );
+        }
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("a step with all_reduce was partitioned"),
+    }
+}
