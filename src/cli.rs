@@ -250,6 +250,14 @@ pub struct ModelArgs {
 pub struct CompileArgs {
     /// The model's forward `.ir` file.
     pub input: PathBuf,
+    /// Build the step for this many data-parallel ranks (the `data-parallel` pass after
+    /// autodiff; 1: no pass). The compiled plans do not run collectives yet, so with
+    /// N > 1 only the front half (`--dump-after`, `--emit-step`) is useful.
+    #[arg(long, default_value_t = 1)]
+    pub world_size: usize,
+    /// Gradient bucket size in MiB for --world-size > 1.
+    #[arg(long, default_value_t = 25)]
+    pub bucket_mb: usize,
     /// Print the stage after this pass to stdout: `parse`, a front-half pass (the module
     /// as IR) or a back-half pass (`lower-attention`, `pack`, `partition`, `codegen`,
     /// `memory-plan`, `assemble`; without `-o` the back half runs for the dump only).
