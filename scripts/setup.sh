@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what llc-train needs on a fresh Debian 12 machine (idempotent):
-# MLIR/LLVM 22 (codegen), oneDNN (CPU GEMMs), the fortunes corpus (demo data), ptxas from PyPI (PTX checks),
+# MLIR/LLVM 22 (codegen), oneDNN (CPU GEMMs), OpenMPI (data-parallel runs: the `mpi` crate's bindgen reads mpi.h, mpirun launches the ranks), the fortunes corpus (demo data), ptxas from PyPI (PTX checks),
 # torch + transformers in the project venv .venv (the outside oracles), and a Rust toolchain if none is present. Safe to run repeatedly; skips what is there.
 set -euo pipefail
 
 need_apt=()
 pkgs=(llvm-22-dev libmlir-22-dev libpolly-22-dev libclang1-22 libclang-common-22-dev
       mlir-22-tools libzstd-dev zlib1g-dev libz3-dev libxml2-dev fortunes-min fortunes
-      pkg-config build-essential python3-pip python3-venv curl ca-certificates mold libdnnl2)
+      pkg-config build-essential python3-pip python3-venv curl ca-certificates mold libdnnl2
+      libopenmpi-dev openmpi-bin)
 for p in "${pkgs[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || need_apt+=("$p")
 done

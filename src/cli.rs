@@ -102,6 +102,9 @@ pub enum BenchCommand {
     Gpu(BenchGpuArgs),
     /// KV-cache decoding on the CPU: prefill and decode tokens/s against hand-written C.
     Decode(crate::cmd::bench_decode::BenchDecodeArgs),
+    /// Data-parallel interpreter steps, alone or under `mpirun -np N`: ms/step,
+    /// all-reduce ms/step and MB/step, tokens/s.
+    Dp(crate::cmd::bench_dp::BenchDpArgs),
 }
 
 #[derive(Args, Debug)]
@@ -247,6 +250,14 @@ pub struct ModelArgs {
 pub struct CompileArgs {
     /// The model's forward `.ir` file.
     pub input: PathBuf,
+    /// Build the step for this many data-parallel ranks (the `data-parallel` pass after
+    /// autodiff; 1: no pass). The compiled plans do not run collectives yet, so with
+    /// N > 1 only the front half (`--dump-after`, `--emit-step`) is useful.
+    #[arg(long, default_value_t = 1)]
+    pub world_size: usize,
+    /// Gradient bucket size in MiB for --world-size > 1.
+    #[arg(long, default_value_t = 25)]
+    pub bucket_mb: usize,
     /// Print the stage after this pass to stdout: `parse`, a front-half pass (the module
     /// as IR) or a back-half pass (`lower-attention`, `pack`, `partition`, `codegen`,
     /// `memory-plan`, `assemble`; without `-o` the back half runs for the dump only).
@@ -350,6 +361,10 @@ pub struct TrainArgs {
     /// Keep this many most recent checkpoints.
     #[arg(long, default_value_t = 3)]
     pub keep_last: usize,
+    /// Gradient bucket size in MiB for data-parallel runs (`mpirun -np N`): gradients
+    /// are averaged over the ranks in all-reduces of at most this size (DDP's 25).
+    #[arg(long, default_value_t = 25)]
+    pub bucket_mb: usize,
     /// Continue the run in --out from its latest checkpoint.
     #[arg(long)]
     pub resume: bool,

@@ -216,6 +216,11 @@ impl<'f> Builder<'f> {
         self.op(Op::Concat { axis }, xs, None)
     }
 
+    /// `all_reduce {kind}` over the data-parallel ranks (see [`Op::AllReduce`]).
+    pub fn all_reduce(&mut self, x: NodeId, kind: crate::op::CollectiveKind) -> Result<NodeId> {
+        self.op(Op::AllReduce { kind }, &[x], None)
+    }
+
     // ---- reductions ----
 
     pub fn reduce(

@@ -399,6 +399,10 @@ fn infer_inner(
             same(op, &rows, dnll, "per-row loss and its gradient")?;
             Ok(logits.clone())
         }
+        Op::AllReduce { .. } => {
+            float(op, o[0], "operand")?;
+            Ok(o[0].clone())
+        }
     }
 }
 

@@ -24,7 +24,9 @@ pub use dtype::{DType, MAX_ELEMENTS, TensorType};
 pub use error::{IrError, Result, Span};
 pub use graph::{Function, Module, Node, NodeId, Output};
 pub use json::{from_json, to_json};
-pub use op::{ArgRole, AttnOperand, BinaryOp, CmpOp, Op, Real, ReduceKind, UnaryOp};
+pub use op::{
+    ArgRole, AttnOperand, BinaryOp, CmpOp, CollectiveKind, Op, Real, ReduceKind, UnaryOp,
+};
 pub use stats::{FunctionStats, function_stats, human_bytes, human_count};
 pub use text::{
     parse_function, parse_module, parse_module_bytes, parse_module_unverified, print_function,

@@ -216,6 +216,26 @@ impl ReduceKind {
     }
 }
 
+/// How `all_reduce` combines the ranks' values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CollectiveKind {
+    /// Elementwise sum over the ranks.
+    Sum,
+    /// Elementwise sum over the ranks divided by the number of ranks.
+    Mean,
+}
+
+impl CollectiveKind {
+    pub const ALL: [CollectiveKind; 2] = [CollectiveKind::Sum, CollectiveKind::Mean];
+    pub fn name(self) -> &'static str {
+        match self {
+            CollectiveKind::Sum => "sum",
+            CollectiveKind::Mean => "mean",
+        }
+    }
+}
+
 /// Which operand of `attention` an `attention_grad` differentiates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -359,6 +379,17 @@ pub enum Op {
     /// d/dlogits of `cross_entropy` given the per-row upstream gradient:
     /// operands `(logits, targets, dnll)`.
     CrossEntropyGrad,
+
+    // ---- collectives ----
+    /// `all_reduce(x)`: every rank of the data-parallel group contributes its `x` and
+    /// receives the elementwise combination of all of them (`kind = sum`, or `mean`: the
+    /// sum divided by the world size `N`), the same on every rank. Float tensors only;
+    /// the result has the operand's type. On a single rank (`N = 1`) both kinds are the
+    /// identity. Ranks must run their `all_reduce`s in the same order with the same
+    /// types (the data-parallel pass guarantees it: every rank runs the same step).
+    AllReduce {
+        kind: CollectiveKind,
+    },
 }
 
 impl Op {
@@ -395,6 +426,7 @@ impl Op {
             Op::AttentionGrad { .. } => "attention_grad",
             Op::CrossEntropy => "cross_entropy",
             Op::CrossEntropyGrad => "cross_entropy_grad",
+            Op::AllReduce { .. } => "all_reduce",
         }
     }
 
@@ -410,7 +442,8 @@ impl Op {
             | Op::Slice { .. }
             | Op::Reduce { .. }
             | Op::Rope { .. }
-            | Op::Softmax => 1,
+            | Op::Softmax
+            | Op::AllReduce { .. } => 1,
             Op::Binary { .. }
             | Op::Compare { .. }
             | Op::MatMul { .. }
@@ -482,6 +515,12 @@ impl Op {
         )
     }
 
+    /// Collectives: every rank must run them, in the same order (a library step, never
+    /// part of a kernel, never duplicated or removed by a rewrite).
+    pub fn is_collective(&self) -> bool {
+        matches!(self, Op::AllReduce { .. })
+    }
+
     /// Every op name the text format knows, for "expected one of" messages.
     pub fn all_names() -> Vec<&'static str> {
         let mut v = vec!["full", "iota"];
@@ -514,6 +553,7 @@ impl Op {
             "attention_grad",
             "cross_entropy",
             "cross_entropy_grad",
+            "all_reduce",
         ]);
         v
     }

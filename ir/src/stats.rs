@@ -68,6 +68,8 @@ pub fn node_flops(f: &Function, id: crate::NodeId) -> u64 {
         Op::Softmax | Op::SoftmaxGrad => 5 * out,
         Op::CrossEntropy => 4 * in0,
         Op::CrossEntropyGrad => 5 * out,
+        // One add per element per rank, in the library; no kernel FLOPs.
+        Op::AllReduce { .. } => 0,
         Op::Attention { .. } | Op::AttentionGrad { .. } => {
             let q = f.ty(operands[0]);
             let k = f.ty(operands[1]);

@@ -360,6 +360,14 @@ error_case!(
     74,
     "attribute `wrt` of `attention_grad` must be one of `q`, `k`, `v`, found `x`"
 );
+error_case!(
+    bad_collective_kind,
+    Parse,
+    &func("  %y = all_reduce %a {kind = max} : f32[4]\n  return %y"),
+    2,
+    30,
+    "attribute `kind` of `all_reduce` must be one of `sum`, `mean`, found `max`"
+);
 
 // ---- verifier errors, located at the offending statement ----
 
@@ -418,6 +426,14 @@ error_case!(
     2,
     3,
     "in @f: result %s: f32[1] cannot update %a: f32[4]"
+);
+error_case!(
+    all_reduce_of_integers,
+    Type,
+    &func("  %y = all_reduce %t {kind = sum} : i32[2]\n  return %y"),
+    2,
+    3,
+    "%y = all_reduce: `all_reduce` needs a float operand, got i32[2]"
 );
 error_case!(
     empty_return,

@@ -1,6 +1,7 @@
 //! llc-passes: IR-to-IR passes and the named pipeline.
 //!
 //! - [`autodiff`]: reverse-mode differentiation, `forward` -> `forward_backward`;
+//! - [`data_parallel`]: the gradients averaged over ranks by bucketed `all_reduce`s;
 //! - [`optimizer`]: clipping, AdamW and the LR schedule as IR, `forward_backward` -> `step`;
 //! - [`egraph`]: equality saturation (egg): fusion, GQA, horizontal fusion, layout;
 //! - [`pipeline`]: the linear list of named passes the compiler runs;
@@ -9,6 +10,7 @@
 //! - [`memplan`]: step order, arena offsets and the execution plan.
 
 pub mod autodiff;
+pub mod data_parallel;
 pub mod egraph;
 pub mod error;
 pub mod lower_attention;
@@ -18,6 +20,9 @@ pub mod partition;
 pub mod pipeline;
 
 pub use autodiff::{AutodiffOptions, AutodiffStats, autodiff, differentiate};
+pub use data_parallel::{
+    DEFAULT_BUCKET_BYTES, DataParallelOptions, DataParallelStats, data_parallel,
+};
 pub use error::{PassError, Result};
 pub use optimizer::{DecayOverride, OptimizerConfig, OptimizerStats, build_step, lower_optimizer};
 pub use pipeline::{Pass, PassReport, Pipeline, PipelineHooks};

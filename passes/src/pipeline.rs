@@ -3,6 +3,7 @@
 //! and node counts, and the module can be handed to a hook (`--dump-after PASS`).
 
 use crate::autodiff::{AutodiffOptions, autodiff};
+use crate::data_parallel::{DataParallelOptions, data_parallel};
 use crate::egraph::{EGraphOptions, optimize_module};
 use crate::error::{PassError, Result};
 use crate::optimizer::{OptimizerConfig, lower_optimizer};
@@ -14,6 +15,9 @@ use std::time::{Duration, Instant};
 pub enum Pass {
     /// Reverse-mode differentiation of the loss (see [`crate::autodiff`]).
     Autodiff(AutodiffOptions),
+    /// The gradients (and the loss) averaged over the data-parallel ranks by bucketed
+    /// `all_reduce`s (see [`crate::data_parallel`]); between autodiff and the optimizer.
+    DataParallel(DataParallelOptions),
     /// Clipping, AdamW and the LR schedule as IR (see [`crate::optimizer`]).
     Optimizer(OptimizerConfig),
     /// Equality saturation on the forward graph (fusion, GQA, layout, algebra), before
@@ -52,6 +56,7 @@ impl Pass {
     pub fn name(&self) -> &'static str {
         match self {
             Pass::Autodiff(_) => "autodiff",
+            Pass::DataParallel(_) => "data-parallel",
             Pass::Optimizer(_) => "optimizer",
             Pass::EGraphForward(_) => "egraph-forward",
             Pass::EGraphStep(_) => "egraph-step",
@@ -71,6 +76,14 @@ impl Pass {
                     ("grads", s.grads),
                     ("zero_grads", s.zero_grads),
                     ("removed_dead", s.removed_dead),
+                ]
+            }
+            Pass::DataParallel(opts) => {
+                let s = data_parallel(m, opts)?;
+                vec![
+                    ("reduced", s.reduced),
+                    ("buckets", s.buckets),
+                    ("bytes", s.bytes),
                 ]
             }
             Pass::Optimizer(cfg) => {
@@ -171,6 +184,21 @@ impl Pipeline {
             passes.push(Pass::EGraphStep(with_limits(EGraphOptions::step(), limits)));
         }
         Pipeline { passes }
+    }
+
+    /// The same pipeline with the data-parallel pass right after autodiff (before the
+    /// optimizer, so clipping and AdamW see averaged gradients). `world_size = 1` adds
+    /// nothing: on one rank the pipeline is unchanged.
+    pub fn with_data_parallel(mut self, opts: DataParallelOptions) -> Self {
+        if opts.world_size > 1 {
+            let at = self
+                .passes
+                .iter()
+                .position(|p| matches!(p, Pass::Autodiff(_)))
+                .map_or(0, |i| i + 1);
+            self.passes.insert(at, Pass::DataParallel(opts));
+        }
+        self
     }
 
     /// Names of the passes in order.

@@ -382,6 +382,25 @@ fn fused_cross_entropy() {
 }
 
 #[test]
+fn all_reduce_on_one_rank() {
+    // On a single rank both kinds are the identity, and so is their VJP; with a tanh in
+    // front, a rule that dropped or doubled the cotangent would show.
+    for kind in llc_ir::CollectiveKind::ALL {
+        let f = op_fn(DType::F64, &[&[3, 4]], &[], |b, p, _| {
+            let t = b.unary(UnaryOp::Tanh, p[0]).unwrap();
+            b.all_reduce(t, kind).unwrap()
+        });
+        check(
+            &format!("all_reduce {{kind = {}}}", kind.name()),
+            &f,
+            1,
+            ident,
+            41,
+        );
+    }
+}
+
+#[test]
 fn grad_ops_have_no_vjp() {
     // Each *_grad op on the path from a param to the loss is rejected by name.
     let cases: Vec<(&str, Function)> = vec![

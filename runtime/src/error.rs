@@ -71,6 +71,9 @@ pub enum RuntimeError {
     /// Sampling text from a model.
     #[error(transparent)]
     Generate(#[from] crate::generate::GenerateError),
+    /// A collective between data-parallel ranks failed.
+    #[error(transparent)]
+    Comm(#[from] crate::comm::CommError),
     /// A training run that cannot go on (bad configuration, a diverged loss).
     #[error("training: {0}")]
     Train(String),

@@ -2,6 +2,7 @@
 //! everything a training run needs around the step: data, checkpoints, metrics.
 
 pub mod checkpoint;
+pub mod comm;
 pub mod cuda;
 pub mod data;
 pub mod error;
@@ -15,6 +16,6 @@ pub mod token_ids;
 pub mod train;
 
 pub use error::RuntimeError;
-pub use interp::{Precision, random_args, run_function, run_function_traced};
+pub use interp::{Precision, random_args, run_function, run_function_traced, run_function_with};
 pub use plan_exec::{PlanExecutor, Profile};
 pub use tensor::{Tensor, TensorData};

@@ -118,7 +118,14 @@ pub fn run(a: CompileArgs) -> Result<()> {
     let t0 = Instant::now();
     let module: Module = super::read_module(&a.input)?;
     let t_parse = t0.elapsed();
-    let pipeline = pipeline_for(&a.optim, &a.egraph)?;
+    if a.world_size == 0 {
+        anyhow::bail!("--world-size must be at least 1");
+    }
+    let pipeline =
+        pipeline_for(&a.optim, &a.egraph)?.with_data_parallel(llc_passes::DataParallelOptions {
+            bucket_bytes: a.bucket_mb.max(1) << 20,
+            ..llc_passes::DataParallelOptions::new(a.world_size)
+        });
     let mut out = String::new();
     if let Some(f) = module.functions.first() {
         summarize(&mut out, f);

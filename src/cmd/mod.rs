@@ -3,6 +3,7 @@
 mod bench;
 pub(crate) mod bench_cpu;
 pub(crate) mod bench_decode;
+pub(crate) mod bench_dp;
 mod compile;
 mod data;
 mod decoder;
@@ -37,6 +38,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Bench(BenchCommand::Cpu(a)) => bench_cpu::cpu(a),
         Command::Bench(BenchCommand::Gpu(a)) => gpu::bench_gpu(a),
         Command::Bench(BenchCommand::Decode(a)) => bench_decode::decode(a),
+        Command::Bench(BenchCommand::Dp(a)) => bench_dp::dp(a),
         Command::GpuCheck(a) => gpu::gpu_check(a),
         Command::Sample(a) => sample::run(a),
         Command::Grad(a) => grad::run(a),

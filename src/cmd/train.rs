@@ -8,19 +8,21 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
 use llc_ir::Function;
 use llc_models::{BuildOptions, LlamaConfig, build_forward};
-use llc_passes::{Pass, Pipeline, PipelineHooks};
+use llc_passes::{DataParallelOptions, Pass, Pipeline, PipelineHooks};
 use llc_runtime::checkpoint::{CheckpointManager, load_hf_model_dir};
+use llc_runtime::comm::{self, Communicator};
 use llc_runtime::data::{
     BatchLoader, DocSplit, LoaderConfig, PrepareOptions, TextTokenizer, TokenDataset, TokenFormat,
     expand_text_inputs, prepare_shards,
 };
 use llc_runtime::metrics::MetricsWriter;
 use llc_runtime::train::{
-    CheckpointSink, CpuBackend, PlanBackend, StepBackend, TrainEvent, TrainOptions, Trainer,
+    CheckpointSink, CpuBackend, PlanBackend, Shard, StepBackend, TrainEvent, TrainOptions, Trainer,
 };
 use llc_runtime::{PlanExecutor, Precision, Tensor, init};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// The training (and validation) tokens of a run and the vocabulary they use, if known.
 struct DataSource {
@@ -160,15 +162,19 @@ fn resolve_model(
     Ok((cfg, None))
 }
 
-/// The compiled training step and the eval forward (fused like the step) for this run.
-fn compile_step(a: &TrainArgs, cfg: &LlamaConfig) -> Result<(Function, Function)> {
+/// The compiled training step and the eval forward (fused like the step) for this run;
+/// on `world > 1` ranks the step averages its gradients over them (the data-parallel pass).
+fn compile_step(a: &TrainArgs, cfg: &LlamaConfig, world: usize) -> Result<(Function, Function)> {
     let opts = BuildOptions {
         loss_mask: a.sft,
         ..BuildOptions::new(a.batch, a.seq)
     };
     let mut module = build_forward(cfg, &opts)?;
     let mut eval = module.clone();
-    let pipeline = pipeline_for(&a.optim, &a.egraph)?;
+    let pipeline = pipeline_for(&a.optim, &a.egraph)?.with_data_parallel(DataParallelOptions {
+        bucket_bytes: a.bucket_mb.max(1) << 20,
+        ..DataParallelOptions::new(world)
+    });
     let reports = pipeline.run(&mut module, &mut PipelineHooks::default())?;
     eprint!("{}", summarize_reports(&reports, false));
     if !a.egraph.no_egraph {
@@ -198,9 +204,16 @@ fn make_backend(
     cfg: &LlamaConfig,
     out: &Path,
     weights: Option<NamedValues>,
+    comm: &Rc<dyn Communicator>,
 ) -> Result<Box<dyn StepBackend>> {
+    let world = comm.world_size();
     let kind = gpu::choose_backend(a.backend)?;
-    let (step, eval) = compile_step(a, cfg)?;
+    if world > 1 && kind != BackendKind::Interp {
+        bail!(
+            "a data-parallel run ({world} ranks) executes its step on the interpreter for now: pass --backend interp (the compiled CPU and CUDA plans have no all_reduce step yet)"
+        );
+    }
+    let (step, eval) = compile_step(a, cfg, world)?;
     let mut backend: Box<dyn StepBackend> = match kind {
         BackendKind::Cuda => return gpu::cuda_backend(a, &step, out, weights),
         BackendKind::Cpu => Box::new(cpu_plan_backend(a, &step, out)?),
@@ -209,7 +222,7 @@ fn make_backend(
                 bail!("--artifact runs a compiled step: use it with --backend cpu or cuda");
             }
             let initial = init::initial_state(&step, a.seed, Precision::F32);
-            Box::new(CpuBackend::new(step, eval, initial, Precision::F32)?)
+            Box::new(CpuBackend::new(step, eval, initial, Precision::F32)?.with_comm(comm.clone()))
         }
     };
     if let Some(w) = weights {
@@ -265,8 +278,34 @@ fn progress_bar(total: u64, start: u64) -> ProgressBar {
     pb
 }
 
+/// Train on this process's rank: a single rank, or one of `mpirun -np N` ranks. A rank
+/// that fails aborts the whole group (the others would wait for it in their next
+/// all-reduce).
 pub fn run(a: TrainArgs) -> Result<()> {
     super::check_batch_seq(a.batch, a.seq)?;
+    let comm = comm::from_env().context("setting up the ranks")?;
+    let result = run_rank(a, &comm);
+    if let Err(e) = &result
+        && comm.world_size() > 1
+    {
+        eprintln!(
+            "error: rank {} of {}: {e:#}",
+            comm.rank(),
+            comm.world_size()
+        );
+        comm.abort(1);
+    }
+    result
+}
+
+fn run_rank(a: TrainArgs, comm: &Rc<dyn Communicator>) -> Result<()> {
+    let (rank, world) = (comm.rank(), comm.world_size());
+    let lead = rank == 0;
+    if world > 1 && a.sft {
+        bail!(
+            "--sft with {world} ranks: the loss is a mean over each rank's answer tokens, whose counts differ between ranks, so averaging the ranks' gradients would not be the global mean; train SFT on one rank"
+        );
+    }
     let model_name = a
         .spec
         .name
@@ -287,7 +326,14 @@ pub fn run(a: TrainArgs) -> Result<()> {
         // Fail on a bad model name before any data is prepared.
         super::load_config(&a.spec)?;
     }
+    // Rank 0 prepares the data (once, into out/data), the others open it afterwards.
+    if !lead {
+        comm.barrier()?;
+    }
     let data = resolve_data(&a, &out)?;
+    if lead && world > 1 {
+        comm.barrier()?;
+    }
     let (cfg, weights) = resolve_model(&a, data.vocab)?;
     if a.seq > cfg.max_seq_len {
         bail!(
@@ -296,30 +342,41 @@ pub fn run(a: TrainArgs) -> Result<()> {
             cfg.max_seq_len
         );
     }
-    let mut backend = make_backend(&a, &cfg, &out, weights)?;
-    eprintln!(
-        "model {model_name}: {} parameters, batch {} x {} tokens, backend {}",
-        llc_ir::human_count(cfg.param_count()),
-        a.batch,
-        a.seq,
-        backend.name()
-    );
+    let mut backend = make_backend(&a, &cfg, &out, weights, comm)?;
+    if lead {
+        eprintln!(
+            "model {model_name}: {} parameters, batch {} x {} tokens{}, backend {}",
+            llc_ir::human_count(cfg.param_count()),
+            a.batch,
+            a.seq,
+            if world > 1 {
+                format!(" per rank x {world} ranks")
+            } else {
+                String::new()
+            },
+            backend.name()
+        );
+    }
 
-    let loader_cfg = |seed: u64, shuffle: bool| LoaderConfig {
-        batch_size: a.batch,
+    // The training loader serves the global batch (world x --batch rows); each rank trains
+    // on its rows (Shard). Validation runs on rank 0 at --batch.
+    let loader_cfg = |batch: usize, seed: u64, shuffle: bool| LoaderConfig {
+        batch_size: batch,
         seq_len: a.seq,
         seed,
         shuffle,
         vocab_limit: Some(cfg.vocab_size),
     };
-    let train = BatchLoader::new(data.train, loader_cfg(a.seed, true))?;
-    let val = match data.val {
-        Some(ds) => Some(BatchLoader::new(ds, loader_cfg(0, false)).with_context(|| {
-            format!(
-                "the validation data in {} is too small for batch {} x {}",
-                data.place, a.batch, a.seq
-            )
-        })?),
+    let train = BatchLoader::new(data.train, loader_cfg(a.batch * world, a.seed, true))?;
+    let val = match data.val.filter(|_| lead) {
+        Some(ds) => Some(
+            BatchLoader::new(ds, loader_cfg(a.batch, 0, false)).with_context(|| {
+                format!(
+                    "the validation data in {} is too small for batch {} x {}",
+                    data.place, a.batch, a.seq
+                )
+            })?,
+        ),
         None => None,
     };
     let metrics_path = out.join("metrics.jsonl");
@@ -332,16 +389,29 @@ pub fn run(a: TrainArgs) -> Result<()> {
         (None, true) => Some(out.join("checkpoints")),
         (None, false) => None,
     };
-    let mut trainer = Trainer::new(backend.as_mut(), train, val, None, Some(checkpoints));
+    // Rank 0 alone writes metrics and checkpoints; every rank reads the checkpoint it
+    // resumes from.
+    let mut trainer = Trainer::new(
+        backend.as_mut(),
+        train,
+        val,
+        None,
+        lead.then_some(checkpoints),
+    );
+    trainer.shard = Shard { rank, world };
     let start = match &resume_dir {
         Some(dir) => {
             let step = trainer.resume(dir)?;
-            trainer.metrics = Some(MetricsWriter::resume(&metrics_path, step)?);
-            eprintln!("resumed at step {step} from {}", dir.display());
+            if lead {
+                trainer.metrics = Some(MetricsWriter::resume(&metrics_path, step)?);
+                eprintln!("resumed at step {step} from {}", dir.display());
+            }
             step
         }
         None => {
-            trainer.metrics = Some(MetricsWriter::create(&metrics_path)?);
+            if lead {
+                trainer.metrics = Some(MetricsWriter::create(&metrics_path)?);
+            }
             0
         }
     };
@@ -352,8 +422,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
         save_every: a.save_every,
         loss_mask: a.sft,
     };
-    let pb = progress_bar(a.steps, start);
-    let log_lines = pb.is_hidden();
+    let pb = if lead {
+        progress_bar(a.steps, start)
+    } else {
+        ProgressBar::hidden()
+    };
+    let log_lines = lead && pb.is_hidden();
     let log_every = a.log_every.max(1);
     let mut last_val: Option<f64> = None;
     let summary = trainer.run(&opts, |e| match e {
@@ -375,6 +449,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }
         TrainEvent::Eval { step, val_loss } => {
             last_val = Some(*val_loss);
+            if !lead {
+                return;
+            }
             pb.println(format!("step {step:>6}: val loss {val_loss:.4}"));
             if log_lines {
                 eprintln!("step {step:>6}: val loss {val_loss:.4}");
@@ -389,6 +466,20 @@ pub fn run(a: TrainArgs) -> Result<()> {
         }
     })?;
     pb.finish_and_clear();
+    if !lead {
+        return Ok(());
+    }
+    if world > 1 {
+        let s = comm.stats();
+        let steps = (summary.last_step - summary.first_step).max(1) as f64;
+        println!(
+            "all-reduce ({}): {} calls, {:.2} MB and {:.2} ms per step on rank 0",
+            comm.name(),
+            s.all_reduces,
+            s.bytes as f64 / steps / 1e6,
+            s.seconds * 1e3 / steps
+        );
+    }
     println!(
         "trained steps {}..{} in {:.1} s ({:.0} tokens/s): loss {} -> {}, val loss {}",
         summary.first_step,

@@ -7,6 +7,8 @@
 //! - [`plan_exec`]: the artifact run by the CPU plan executor against the interpreter;
 //! - [`cpu_target`]: the compiled CPU step against the interpreter over 20 steps, artifacts
 //!   for other targets or CPUs refused, `train --backend cpu|interp`, threads and resume;
+//! - [`data_parallel`]: `mpirun -np 2` training against one rank at twice the batch,
+//!   rank-0-only outputs, resume refusals, a killed or stopped rank;
 //! - [`decode`]: KV-cache decoding (compiled and interpreted) against the full-window
 //!   forward, ragged batches, `sample --jsonl`;
 //! - [`compiler_cli`], [`train_cli`], [`grad_cmd`], [`sample_cmd`]: the commands;
@@ -18,6 +20,7 @@ mod artifact;
 mod common;
 mod compiler_cli;
 mod cpu_target;
+mod data_parallel;
 mod decode;
 mod gpu_cli;
 mod grad_cmd;

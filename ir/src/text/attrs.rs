@@ -5,7 +5,9 @@
 use super::suggest::did_you_mean;
 use crate::dtype::MAX_ELEMENTS;
 use crate::error::{IrError, Result, Span};
-use crate::op::{ArgRole, AttnOperand, BinaryOp, CmpOp, Op, Real, ReduceKind, UnaryOp};
+use crate::op::{
+    ArgRole, AttnOperand, BinaryOp, CmpOp, CollectiveKind, Op, Real, ReduceKind, UnaryOp,
+};
 use std::fmt::Write;
 
 // ---------------------------------------------------------------- printing
@@ -55,6 +57,7 @@ fn attributes(op: &Op) -> Vec<(&'static str, Shown<'_>)> {
             ("causal", Bool(*causal)),
             ("wrt", Word(wrt.name())),
         ],
+        Op::AllReduce { kind } => vec![("kind", Word(kind.name()))],
         Op::Unary { .. }
         | Op::Binary { .. }
         | Op::Compare { .. }
@@ -482,6 +485,13 @@ pub(crate) fn build_op(name: &str, op_span: Span, attrs: &[RawAttr<'_>]) -> Resu
         },
         "cross_entropy" => Op::CrossEntropy,
         "cross_entropy_grad" => Op::CrossEntropyGrad,
+        "all_reduce" => Op::AllReduce {
+            kind: r.word(
+                "kind",
+                &CollectiveKind::ALL.map(|k| (k.name(), k)),
+                CollectiveKind::Sum,
+            ),
+        },
         other => {
             if let Some(&op) = UnaryOp::ALL.iter().find(|u| u.name() == other) {
                 Op::Unary { op }

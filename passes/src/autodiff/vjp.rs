@@ -9,6 +9,9 @@
 //!   elsewhere it is `g * a^b * log(a)`, NaN for negative `a`.
 //! - `compare`, `iota`, `full`, integer and bool values carry no gradient; the condition
 //!   of `select` and the indices of `gather`/`scatter_add`/`cross_entropy` get none.
+//! - `all_reduce` differentiates the sum of every rank's loss: `y = sum_r x_r` (or the
+//!   mean) is replicated, so `dL/dx_r = sum_r' g_r'` (or the mean): the VJP of an
+//!   `all_reduce` is the same `all_reduce` of the cotangent.
 
 use super::helpers::{
     flatten_rows, inverse_perm, keep_dims_shape, transpose_last2, unbroadcast, zeros,
@@ -261,6 +264,7 @@ pub(crate) fn vjp(
             let (logits, targets) = (xs[0], xs[1]);
             set!(0, b.op(Op::CrossEntropyGrad, &[logits, targets, g], None)?);
         }
+        Op::AllReduce { kind } => set!(0, b.all_reduce(g, kind)?),
         Op::RmsNormGradX { .. }
         | Op::RmsNormGradW { .. }
         | Op::SwigluGradA

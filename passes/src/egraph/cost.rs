@@ -119,6 +119,8 @@ pub fn op_cost(op: &Op, operands: &[OperandInfo], result: &TensorType) -> Cost {
         Op::SoftmaxGrad => 4.0 * n,
         Op::CrossEntropy => 4.0 * first(0),
         Op::CrossEntropyGrad => 5.0 * first(0),
+        // A library call; its cost is the bytes it moves, the same in every extraction.
+        Op::AllReduce { .. } => 0.0,
         Op::Attention { causal, .. } => attention_flops(operands, *causal),
         // Each gradient recomputes the probabilities and does two more contractions.
         Op::AttentionGrad { causal, .. } => 2.0 * attention_flops(operands, *causal),

@@ -83,6 +83,9 @@ define_language! {
         "attention_causal_grad_v" = AttentionCausalGradV([Id; 5]),
         "cross_entropy" = CrossEntropy([Id; 2]),
         "cross_entropy_grad" = CrossEntropyGrad([Id; 3]),
+        // collectives: opaque (no rule names them), the kind in the symbol.
+        "all_reduce_sum" = AllReduceSum(Id),
+        "all_reduce_mean" = AllReduceMean(Id),
         // tensor-valued leaves
         Arg(ArgRef),
         Full(Constant),

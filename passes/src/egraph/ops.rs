@@ -7,7 +7,9 @@
 use super::analysis::EG;
 use super::language::{ArgRef, Attr, Constant, IotaLeaf, TensorLang, TypeKey};
 use egg::Id;
-use llc_ir::{AttnOperand, BinaryOp, CmpOp, Op, Real, ReduceKind, TensorType, UnaryOp};
+use llc_ir::{
+    AttnOperand, BinaryOp, CmpOp, CollectiveKind, Op, Real, ReduceKind, TensorType, UnaryOp,
+};
 
 /// An op as the IR sees it: the op, its tensor operands (classes) in slot order and the
 /// declared type for ops that take one.
@@ -237,6 +239,10 @@ pub fn encode(
         }
         Op::CrossEntropy => L::CrossEntropy(ids(o)),
         Op::CrossEntropyGrad => L::CrossEntropyGrad(ids(o)),
+        Op::AllReduce { kind } => match kind {
+            CollectiveKind::Sum => L::AllReduceSum(o[0]),
+            CollectiveKind::Mean => L::AllReduceMean(o[0]),
+        },
     })
 }
 
@@ -391,6 +397,18 @@ pub fn decode(eg: &EG, n: &TensorLang) -> Option<Decoded> {
         L::AttentionCausalGradV(c) => attn_grad(c, true, AttnOperand::V),
         L::CrossEntropy(c) => d(Op::CrossEntropy, c),
         L::CrossEntropyGrad(c) => d(Op::CrossEntropyGrad, c),
+        L::AllReduceSum(x) => d(
+            Op::AllReduce {
+                kind: CollectiveKind::Sum,
+            },
+            &[*x],
+        ),
+        L::AllReduceMean(x) => d(
+            Op::AllReduce {
+                kind: CollectiveKind::Mean,
+            },
+            &[*x],
+        ),
         L::Arg(ArgRef(i)) => {
             let (role, ty) = eg.analysis.args.get(*i)?;
             Some(Decoded {

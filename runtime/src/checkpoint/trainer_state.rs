@@ -33,6 +33,11 @@ pub struct TrainerState {
     pub rng: Option<ChaCha8Rng>,
     /// The metrics JSONL the run appends to.
     pub metrics_path: Option<PathBuf>,
+    /// Data-parallel ranks the run trained on (`None` in checkpoints from before data
+    /// parallelism: one rank). A resume must use the same number: each rank's share of
+    /// the loader's batches depends on it.
+    #[serde(default)]
+    pub world_size: Option<u64>,
     /// Further values a trainer wants back (learning-rate schedule, flags...).
     #[serde(default)]
     pub extra: BTreeMap<String, serde_json::Value>,
@@ -50,6 +55,7 @@ impl TrainerState {
             val_loader: None,
             rng: None,
             metrics_path: None,
+            world_size: None,
             extra: BTreeMap::new(),
         }
     }

@@ -1,16 +1,23 @@
 //! One node: the match over every op, handing each to its kernel.
 
+use crate::comm::Communicator;
 use crate::error::Result;
 use crate::interp::ctx::Ctx;
 use crate::interp::float::Float;
-use crate::interp::{activation, attention, cross_entropy, elementwise, index, layout};
+use crate::interp::{activation, attention, collective, cross_entropy, elementwise, index, layout};
 use crate::interp::{matmul, norm, reduce, rope};
 use crate::tensor::{Precision, Tensor};
 use llc_ir::{Node, Op};
 
 /// Evaluate `node` on its operand values (in slot order) in working float type `T`.
 /// The function has been verified, so operand counts and shapes follow the op's type rule.
-pub(crate) fn eval<T: Float>(node: &Node, x: &[&Tensor], precision: Precision) -> Result<Tensor> {
+/// Collectives run through `comm`.
+pub(crate) fn eval<T: Float>(
+    node: &Node,
+    x: &[&Tensor],
+    precision: Precision,
+    comm: &dyn Communicator,
+) -> Result<Tensor> {
     let cx = Ctx { node };
     let shape = &node.ty.shape;
     match &node.op {
@@ -51,5 +58,6 @@ pub(crate) fn eval<T: Float>(node: &Node, x: &[&Tensor], precision: Precision) -
         }
         Op::CrossEntropy => cross_entropy::cross_entropy::<T>(&cx, x[0], x[1]),
         Op::CrossEntropyGrad => cross_entropy::cross_entropy_grad::<T>(&cx, x[0], x[1], x[2]),
+        Op::AllReduce { kind } => collective::all_reduce(&cx, *kind, x[0], comm),
     }
 }

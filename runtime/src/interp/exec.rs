@@ -1,6 +1,7 @@
 //! The execution loop: bind and check arguments, run live nodes in topological order,
 //! free each intermediate as soon as its last user has run, collect the results.
 
+use crate::comm::Communicator;
 use crate::error::{Result, RuntimeError};
 use crate::interp::eval::eval;
 use crate::interp::float::Float;
@@ -20,11 +21,12 @@ pub(crate) fn execute(
     args: &[Tensor],
     precision: Precision,
     trace: bool,
+    comm: &dyn Communicator,
 ) -> Result<Execution> {
     verify_function(f, &SpanMap::new())?;
     match precision {
-        Precision::F32 => run::<f32>(f, args, precision, trace),
-        Precision::F64 => run::<f64>(f, args, precision, trace),
+        Precision::F32 => run::<f32>(f, args, precision, trace, comm),
+        Precision::F64 => run::<f64>(f, args, precision, trace, comm),
     }
 }
 
@@ -94,6 +96,7 @@ fn run<T: Float>(
     args: &[Tensor],
     precision: Precision,
     trace: bool,
+    comm: &dyn Communicator,
 ) -> Result<Execution> {
     if args.len() != f.args().len() {
         return Err(RuntimeError::ArgCount {
@@ -153,7 +156,7 @@ fn run<T: Float>(
                         .expect("operand computed before its user")
                 })
                 .collect();
-            eval::<T>(node, &inputs, precision)?
+            eval::<T>(node, &inputs, precision, comm)?
         };
         if result.shape() != node.ty.shape.as_slice()
             || !storage_fits(&result, node.ty.dtype, precision)

@@ -16,6 +16,7 @@
 
 mod activation;
 mod attention;
+mod collective;
 mod cross_entropy;
 mod ctx;
 mod elementwise;
@@ -34,6 +35,7 @@ mod rope;
 pub use crate::tensor::Precision;
 pub use random_args::random_args;
 
+use crate::comm::{Communicator, SingleRank};
 use crate::error::Result;
 use crate::tensor::Tensor;
 use llc_ir::Function;
@@ -42,8 +44,21 @@ use llc_ir::Function;
 /// `Function::outputs()` order). The function is verified first; each argument must
 /// have its declared shape and element kind (any float precision is accepted for float
 /// arguments and converted).
+/// Collectives (`all_reduce`) run on a single rank, where they are the identity; see
+/// [`run_function_with`].
 pub fn run_function(f: &Function, args: &[Tensor], precision: Precision) -> Result<Vec<Tensor>> {
-    Ok(exec::execute(f, args, precision, false)?.outputs)
+    run_function_with(f, args, precision, &SingleRank::new())
+}
+
+/// [`run_function`] with collectives through `comm` (one rank of a data-parallel group:
+/// every rank must run the same function).
+pub fn run_function_with(
+    f: &Function,
+    args: &[Tensor],
+    precision: Precision,
+    comm: &dyn Communicator,
+) -> Result<Vec<Tensor>> {
+    Ok(exec::execute(f, args, precision, false, comm)?.outputs)
 }
 
 /// The results of a run together with every value it computed, for debugging.
@@ -65,7 +80,7 @@ impl Trace {
 /// Like [`run_function`], but computes every node (dead ones too) and keeps every value.
 /// Uses memory for all intermediates at once: meant for small graphs and debugging.
 pub fn run_function_traced(f: &Function, args: &[Tensor], precision: Precision) -> Result<Trace> {
-    let e = exec::execute(f, args, precision, true)?;
+    let e = exec::execute(f, args, precision, true, &SingleRank::new())?;
     Ok(Trace {
         outputs: e.outputs,
         values: e.trace,

@@ -2,10 +2,12 @@
 //! each result that updates an argument back as that argument's next value.
 
 use super::backend::{Batch, StepBackend, StepMetrics};
+use crate::comm::{Communicator, SingleRank};
 use crate::error::{Result, RuntimeError};
-use crate::interp::run_function;
+use crate::interp::{run_function, run_function_with};
 use crate::tensor::{Precision, Tensor};
 use llc_ir::{ArgRole, Function};
+use std::rc::Rc;
 
 /// Owns a step function, its eval (forward) function and the values of every parameter
 /// and state argument.
@@ -15,6 +17,8 @@ pub struct CpuBackend {
     /// One slot per step argument: `Some` for params and state, `None` for inputs.
     values: Vec<Option<Tensor>>,
     precision: Precision,
+    /// The step's `all_reduce`s run through it (a single rank unless [`Self::with_comm`]).
+    comm: Rc<dyn Communicator>,
 }
 
 fn missing(func: &Function, what: &str) -> RuntimeError {
@@ -71,7 +75,14 @@ impl CpuBackend {
             eval,
             values: initial,
             precision,
+            comm: Rc::new(SingleRank::new()),
         })
+    }
+
+    /// Run the step's collectives through `comm` (one rank of a data-parallel group).
+    pub fn with_comm(mut self, comm: Rc<dyn Communicator>) -> Self {
+        self.comm = comm;
+        self
     }
 
     fn value_by_name(&self, name: &str) -> Option<&Tensor> {
@@ -97,7 +108,12 @@ impl CpuBackend {
 
 impl StepBackend for CpuBackend {
     fn name(&self) -> String {
-        format!("cpu ({} threads)", rayon::current_num_threads())
+        let threads = rayon::current_num_threads();
+        if self.comm.world_size() > 1 {
+            format!("cpu ({threads} threads, {})", self.comm.name())
+        } else {
+            format!("cpu ({threads} threads)")
+        }
     }
 
     fn step(&mut self, batch: &Batch) -> Result<StepMetrics> {
@@ -118,7 +134,7 @@ impl StepBackend for CpuBackend {
                 None => inputs.next().expect("one batch tensor per input argument"),
             })
             .collect();
-        let result = run_function(&self.step, &args, self.precision);
+        let result = run_function_with(&self.step, &args, self.precision, self.comm.as_ref());
         for ((&a, slot), t) in self.step.args().iter().zip(&mut self.values).zip(args) {
             if self.step.arg_role(a) != Some(ArgRole::Input) {
                 *slot = Some(t);

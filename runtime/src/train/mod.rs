@@ -10,4 +10,6 @@ mod trainer;
 pub use backend::{Batch, StepBackend, StepMetrics};
 pub use cpu::CpuBackend;
 pub use plan::PlanBackend;
-pub use trainer::{CheckpointSink, RunSummary, TrainEvent, TrainOptions, Trainer, to_step_batch};
+pub use trainer::{
+    CheckpointSink, RunSummary, Shard, TrainEvent, TrainOptions, Trainer, to_step_batch,
+};

@@ -54,6 +54,48 @@ pub enum TrainEvent {
     },
 }
 
+/// This process's share of each batch in a data-parallel run: the loader serves the
+/// global batch (`world * B` rows, the same sequence on every rank) and rank `r` trains on
+/// rows `r*B .. (r+1)*B`. Disjoint, deterministic, and together exactly the batch one rank
+/// at batch `world * B` would see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub rank: usize,
+    pub world: usize,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard { rank: 0, world: 1 }
+    }
+}
+
+impl Shard {
+    /// Rank `rank`'s rows of a global batch.
+    pub fn take(&self, b: crate::data::Batch) -> Result<crate::data::Batch> {
+        if self.world == 1 {
+            return Ok(b);
+        }
+        if self.rank >= self.world || !b.batch_size.is_multiple_of(self.world) {
+            return Err(RuntimeError::Train(format!(
+                "rank {} of {}: a batch of {} rows does not split evenly",
+                self.rank, self.world, b.batch_size
+            )));
+        }
+        let rows = b.batch_size / self.world;
+        let span = rows * b.seq_len;
+        let range = self.rank * span..(self.rank + 1) * span;
+        Ok(crate::data::Batch {
+            batch_size: rows,
+            seq_len: b.seq_len,
+            tokens: b.tokens[range.clone()].to_vec(),
+            targets: b.targets[range.clone()].to_vec(),
+            loss_mask: b.loss_mask.map(|m| m[range].to_vec()),
+            source: b.source,
+        })
+    }
+}
+
 /// Where checkpoints go and what they describe.
 pub struct CheckpointSink {
     pub manager: CheckpointManager,
@@ -68,6 +110,8 @@ pub struct Trainer<'a> {
     pub val: Option<BatchLoader>,
     pub metrics: Option<MetricsWriter>,
     pub checkpoints: Option<CheckpointSink>,
+    /// This rank's share of every training batch (one rank by default).
+    pub shard: Shard,
     step: u64,
     tokens_seen: u64,
 }
@@ -99,6 +143,7 @@ impl<'a> Trainer<'a> {
             val,
             metrics,
             checkpoints,
+            shard: Shard::default(),
             step: 0,
             tokens_seen: 0,
         }
@@ -120,6 +165,15 @@ impl<'a> Trainer<'a> {
             .map(|(n, t)| ParamSpec::new(n.clone(), t.shape().to_vec()))
             .collect();
         let (_, ckpt) = load_checkpoint(dir, &specs)?;
+        let saved_world = ckpt.state.world_size.unwrap_or(1);
+        if saved_world != self.shard.world as u64 {
+            return Err(RuntimeError::Train(format!(
+                "checkpoint in {} was trained on {saved_world} rank{}, this run has {}: resume with `mpirun -np {saved_world}` (each rank's share of the data depends on the number of ranks)",
+                dir.display(),
+                if saved_world == 1 { "" } else { "s" },
+                self.shard.world
+            )));
+        }
         let mut values: Vec<(String, Tensor)> = Vec::new();
         for p in &ckpt.params {
             values.push((p.name.clone(), named_to_tensor(p)?));
@@ -185,6 +239,7 @@ impl<'a> Trainer<'a> {
         state.tokens_seen = self.tokens_seen;
         state.train_loader = Some(self.train.position());
         state.metrics_path = self.metrics.as_ref().map(|w| w.path().to_path_buf());
+        state.world_size = Some(self.shard.world as u64);
         let ckpt = Checkpoint {
             params,
             optimizer: Some(OptimizerState { m, v }),
@@ -209,10 +264,12 @@ impl<'a> Trainer<'a> {
         };
         while self.step < opts.steps {
             let t0 = Instant::now();
-            let batch = to_step_batch(self.train.next_batch()?, opts.loss_mask)?;
+            let batch = to_step_batch(self.shard.take(self.train.next_batch()?)?, opts.loss_mask)?;
             kill_point("train.batch_read");
             let metrics = self.backend.step(&batch)?;
             kill_point("train.stepped");
+            // Tokens of the global batch (every rank's share).
+            let batch_tokens = batch.tokens() * self.shard.world;
             if !metrics.loss.is_finite() {
                 return Err(RuntimeError::Train(format!(
                     "the loss is {} at step {}: training diverged (lower --lr or raise --warmup-steps)",
@@ -221,8 +278,8 @@ impl<'a> Trainer<'a> {
                 )));
             }
             self.step += 1;
-            self.tokens_seen += batch.tokens() as u64;
-            let tokens_per_sec = batch.tokens() as f64 / t0.elapsed().as_secs_f64().max(1e-9);
+            self.tokens_seen += batch_tokens as u64;
+            let tokens_per_sec = batch_tokens as f64 / t0.elapsed().as_secs_f64().max(1e-9);
             summary.first_loss.get_or_insert(metrics.loss);
             summary.last_loss = Some(metrics.loss);
             on_event(&TrainEvent::Step {
