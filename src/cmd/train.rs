@@ -168,7 +168,7 @@ fn compile_step(a: &TrainArgs, cfg: &LlamaConfig) -> Result<(Function, Function)
     };
     let mut module = build_forward(cfg, &opts)?;
     let mut eval = module.clone();
-    let pipeline = pipeline_for(&a.optim, &a.egraph)?;
+    let pipeline = pipeline_for(&a.optim, &a.egraph, a.precision.into())?;
     let reports = pipeline.run(&mut module, &mut PipelineHooks::default())?;
     eprint!("{}", summarize_reports(&reports, false));
     if !a.egraph.no_egraph {
