@@ -495,8 +495,10 @@ pub struct TokenizerTrainArgs {
 
 #[derive(Args, Debug)]
 pub struct PlotArgs {
-    /// The metrics log (metrics.jsonl of a run).
-    pub metrics: PathBuf,
+    /// The metrics log (metrics.jsonl of a run); several runs share one plot, each
+    /// named by its directory.
+    #[arg(required = true, num_args = 1..)]
+    pub metrics: Vec<PathBuf>,
     /// Output PNG.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
