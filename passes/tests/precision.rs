@@ -152,7 +152,12 @@ fn the_bf16_loss_and_step_stay_near_f32_and_parameters_stay_f32() {
     let (s32, s16) = (step_of(&f), step_of(&g));
     for id in s16.args() {
         let t = s16.ty(*id);
-        assert_ne!(t.dtype, DType::BF16, "step argument %{}", s16.node(*id).name);
+        assert_ne!(
+            t.dtype,
+            DType::BF16,
+            "step argument %{}",
+            s16.node(*id).name
+        );
     }
     for seed in [21, 22] {
         let args = random_args(&s32, seed, 32, llc_runtime::Precision::F64);

@@ -8,7 +8,10 @@ use llc_runtime::metrics::{plot_metrics, plot_runs};
 pub fn run(a: PlotArgs) -> Result<()> {
     let s = match a.metrics.as_slice() {
         [one] => plot_metrics(one, &a.output)?,
-        many => plot_runs(&many.iter().map(|p| p.as_path()).collect::<Vec<_>>(), &a.output)?,
+        many => plot_runs(
+            &many.iter().map(|p| p.as_path()).collect::<Vec<_>>(),
+            &a.output,
+        )?,
     };
     println!(
         "wrote {} ({} loss points, {} val points{})",

@@ -203,7 +203,14 @@ fn compare_backends(
     steps: usize,
     mode: Mode,
 ) -> Errors {
-    compare_backends_in(cfg, (batch, seq), opt, steps, mode, llc_passes::Precision::F32)
+    compare_backends_in(
+        cfg,
+        (batch, seq),
+        opt,
+        steps,
+        mode,
+        llc_passes::Precision::F32,
+    )
 }
 
 /// [`compare_backends`] with the step computing in `precision`.

@@ -38,9 +38,10 @@ impl GemmMath {
     /// The math of `plan`'s GEMMs: bf16 if any GEMM reads bf16 (the precision policy puts
     /// every GEMM of a step in bf16 or none), else TF32 or FP32 as `allow_tf32` says.
     pub fn of(plan: &Plan, allow_tf32: bool) -> GemmMath {
-        let bf16 = plan.steps.iter().any(|s| {
-            matches!(s, llc_ir::plan::Step::Gemm(g) if g.dtype == llc_ir::DType::BF16)
-        });
+        let bf16 = plan
+            .steps
+            .iter()
+            .any(|s| matches!(s, llc_ir::plan::Step::Gemm(g) if g.dtype == llc_ir::DType::BF16));
         match (bf16, allow_tf32) {
             (true, _) => GemmMath::Bf16,
             (false, true) => GemmMath::Tf32,
@@ -182,7 +183,10 @@ mod tests {
         assert!(l.contains("H100 SXM dense bf16"), "{l}");
         assert_eq!(gemm_peak("NVIDIA H100 PCIe", GemmMath::Bf16).0, 756e12);
         assert_eq!(gemm_peak("NVIDIA H200", GemmMath::Tf32).0, 494.7e12);
-        assert_eq!(gemm_peak("NVIDIA A100-SXM4-80GB", GemmMath::Fp32).0, 19.5e12);
+        assert_eq!(
+            gemm_peak("NVIDIA A100-SXM4-80GB", GemmMath::Fp32).0,
+            19.5e12
+        );
         let (p, l) = gemm_peak("Some Future GPU", GemmMath::Bf16);
         assert_eq!(p, 989e12);
         assert!(l.contains("unknown device"), "{l}");

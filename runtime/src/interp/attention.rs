@@ -86,11 +86,7 @@ fn probs<T: Float>(d: &Dims, q: &[T], k: &[T]) -> (Vec<T>, Vec<T>) {
         d.t,
         d.hd,
         d.s,
-        if d.bf16 {
-            T::ONE
-        } else {
-            T::from_f64(d.scale)
-        },
+        if d.bf16 { T::ONE } else { T::from_f64(d.scale) },
         Mat::row_major(q, d.hd, false),
         Mat::row_major(k, d.hd, true),
         T::ZERO,

@@ -61,15 +61,21 @@ pub fn plot_runs(jsonls: &[&Path], out_png: &Path) -> MetricsResult<PlotSummary>
     for p in jsonls {
         let log = read_metrics(p)?;
         truncated |= log.truncated_tail;
-        if !log.records.iter().any(|r| r.loss.is_some() || r.val_loss.is_some()) {
+        if !log
+            .records
+            .iter()
+            .any(|r| r.loss.is_some() || r.val_loss.is_some())
+        {
             return Err(MetricsError::Empty {
                 path: p.to_path_buf(),
             });
         }
         runs.push((run_label(p), log.records));
     }
-    let refs: Vec<(&str, &[MetricRecord])> =
-        runs.iter().map(|(l, r)| (l.as_str(), r.as_slice())).collect();
+    let refs: Vec<(&str, &[MetricRecord])> = runs
+        .iter()
+        .map(|(l, r)| (l.as_str(), r.as_slice()))
+        .collect();
     let title = runs
         .iter()
         .map(|(l, _)| l.as_str())
@@ -190,9 +196,21 @@ fn padded_range(values: impl Iterator<Item = f64>, floor_zero: bool) -> std::ops
 /// Colours of the runs, in order: (train loss, validation loss, learning rate).
 const COLOURS: [(RGBColor, RGBColor, RGBColor); 4] = [
     (BLUE, RED, GREEN),
-    (RGBColor(255, 140, 0), RGBColor(128, 0, 128), RGBColor(0, 128, 128)),
-    (RGBColor(90, 90, 90), RGBColor(0, 0, 0), RGBColor(150, 150, 0)),
-    (RGBColor(0, 160, 220), RGBColor(200, 0, 120), RGBColor(100, 200, 0)),
+    (
+        RGBColor(255, 140, 0),
+        RGBColor(128, 0, 128),
+        RGBColor(0, 128, 128),
+    ),
+    (
+        RGBColor(90, 90, 90),
+        RGBColor(0, 0, 0),
+        RGBColor(150, 150, 0),
+    ),
+    (
+        RGBColor(0, 160, 220),
+        RGBColor(200, 0, 120),
+        RGBColor(100, 200, 0),
+    ),
 ];
 
 fn draw(path: &Path, title: &str, runs: &[Series]) -> Result<(), String> {
@@ -202,7 +220,10 @@ fn draw(path: &Path, title: &str, runs: &[Series]) -> Result<(), String> {
     let (top, bottom) = root.split_vertically(PLOT_SIZE.1 * 2 / 3);
     let all = |f: fn(&Series) -> &Vec<(f64, f64)>| runs.iter().flat_map(move |s| f(s).iter());
     let steps = padded_range(
-        all(|s| &s.loss).chain(all(|s| &s.val)).chain(all(|s| &s.lr)).map(|p| p.0),
+        all(|s| &s.loss)
+            .chain(all(|s| &s.val))
+            .chain(all(|s| &s.lr))
+            .map(|p| p.0),
         true,
     );
     let losses = padded_range(all(|s| &s.loss).chain(all(|s| &s.val)).map(|p| p.1), true);
@@ -234,7 +255,10 @@ fn draw(path: &Path, title: &str, runs: &[Series]) -> Result<(), String> {
         };
         if !run.loss.is_empty() {
             chart
-                .draw_series(LineSeries::new(run.loss.iter().copied(), c_loss.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    run.loss.iter().copied(),
+                    c_loss.stroke_width(2),
+                ))
                 .map_err(|x| e(&x))?
                 .label(name("train loss"))
                 .legend(move |(x, y)| {
@@ -243,7 +267,10 @@ fn draw(path: &Path, title: &str, runs: &[Series]) -> Result<(), String> {
         }
         if !run.val.is_empty() {
             chart
-                .draw_series(LineSeries::new(run.val.iter().copied(), c_val.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    run.val.iter().copied(),
+                    c_val.stroke_width(2),
+                ))
                 .map_err(|x| e(&x))?
                 .label(name("val loss"))
                 .legend(move |(x, y)| {
@@ -290,7 +317,10 @@ fn draw(path: &Path, title: &str, runs: &[Series]) -> Result<(), String> {
         let (_, _, c_lr) = COLOURS[i % COLOURS.len()];
         if !run.lr.is_empty() {
             lr_chart
-                .draw_series(LineSeries::new(run.lr.iter().copied(), c_lr.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    run.lr.iter().copied(),
+                    c_lr.stroke_width(2),
+                ))
                 .map_err(|x| e(&x))?;
         }
     }
