@@ -47,6 +47,26 @@ impl TargetArg {
     }
 }
 
+/// Where a step computes (`--precision`); the policy is `llc_passes::precision`'s.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum PrecisionArg {
+    /// Everything in f32.
+    #[default]
+    F32,
+    /// GEMMs in bf16 with f32 accumulation; norms, softmax, loss, master weights and
+    /// AdamW in f32.
+    Bf16,
+}
+
+impl From<PrecisionArg> for llc_passes::Precision {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::F32 => llc_passes::Precision::F32,
+            PrecisionArg::Bf16 => llc_passes::Precision::Bf16,
+        }
+    }
+}
+
 /// Where a training step runs.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -192,6 +212,10 @@ pub struct BenchCpuArgs {
     /// The CPU target the step is compiled for.
     #[arg(long, value_enum, default_value_t = TargetArg::Cpu)]
     pub target: TargetArg,
+    /// Where the step computes; PyTorch runs the same (bf16: autocast, fp32 master
+    /// weights) and "% peak" is against a GEMM of that type.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    pub precision: PrecisionArg,
     /// Skip the interpreter (slow on large shapes).
     #[arg(long)]
     pub no_interp: bool,
@@ -277,6 +301,10 @@ pub struct CompileArgs {
     /// Also write the kernels' MLIR before lowering (kernels.mlir).
     #[arg(long)]
     pub emit_mlir: bool,
+    /// Where the step computes (the `precision` pass; `--dump-after precision` shows
+    /// every cast).
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    pub precision: PrecisionArg,
     #[command(flatten)]
     pub optim: OptimizerArgs,
     #[command(flatten)]
@@ -374,6 +402,9 @@ pub struct TrainArgs {
     /// Where the step runs.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
+    /// Where the step computes: f32, or bf16 GEMMs with f32 master weights.
+    #[arg(long, value_enum, default_value_t = PrecisionArg::F32)]
+    pub precision: PrecisionArg,
     /// The compiled artifact the run executes (`compile MODEL.ir -o DIR --target ...`
     /// with this run's model, batch, sequence and optimizer flags); without it the step
     /// is compiled here for the GPU found or this CPU, into OUT/artifact.
@@ -479,8 +510,10 @@ pub struct TokenizerTrainArgs {
 
 #[derive(Args, Debug)]
 pub struct PlotArgs {
-    /// The metrics log (metrics.jsonl of a run).
-    pub metrics: PathBuf,
+    /// The metrics log (metrics.jsonl of a run); several runs share one plot, each
+    /// named by its directory.
+    #[arg(required = true, num_args = 1..)]
+    pub metrics: Vec<PathBuf>,
     /// Output PNG.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,

@@ -12,6 +12,10 @@
 //! O  = P V                         [B, Hkv, g*T, hd]  (GEMM), viewed as [B, Hq, T, hd]
 //! ```
 //!
+//! In bf16 (see [`crate::precision`]) the GEMMs read and write bf16 and the softmax
+//! work runs in f32: the scores are cast up before the scale, mask and softmax, `P` is
+//! cast down for the value GEMMs, `dP` up for `softmax_grad`, and `dS` down again.
+//!
 //! The backward recomputes `P` (no probabilities are kept between passes) and shares it,
 //! and `dP`, among the gradients of one `(q, k, v, dy)`:
 //!
@@ -43,7 +47,10 @@ struct Shapes {
     t: usize,
     s: usize,
     hd: usize,
+    /// The GEMMs' element type (q's).
     dtype: DType,
+    /// The softmax work's element type: f32 for bf16/f16 GEMMs, else `dtype`.
+    acc: DType,
 }
 
 impl Shapes {
@@ -57,6 +64,10 @@ impl Shapes {
             s: ks[2],
             hd: qs[3],
             dtype: f.ty(q).dtype,
+            acc: match f.ty(q).dtype {
+                DType::BF16 | DType::F16 => DType::F32,
+                d => d,
+            },
         }
     }
     fn group(&self) -> usize {
@@ -64,6 +75,10 @@ impl Shapes {
     }
     fn grouped(&self, cols: usize) -> TensorType {
         TensorType::new(self.dtype, [self.b, self.hkv, self.group() * self.t, cols])
+    }
+    /// `grouped` in the softmax work's type.
+    fn grouped_acc(&self, cols: usize) -> TensorType {
+        self.grouped(cols).with_dtype(self.acc)
     }
 }
 
@@ -102,6 +117,15 @@ impl Lowerer<'_> {
         )
     }
 
+    /// `x` as `to` (no node when it already is).
+    fn cast(&mut self, what: &str, x: NodeId, to: DType) -> Result<NodeId> {
+        let t = self.f.ty(x).clone();
+        if t.dtype == to {
+            return Ok(x);
+        }
+        self.add(what, Op::Cast, &[x], Some(t.with_dtype(to)))
+    }
+
     fn full(&mut self, what: &str, value: f64, ty: TensorType) -> Result<NodeId> {
         self.add(what, Op::Full { value: Real(value) }, &[], Some(ty))
     }
@@ -110,7 +134,8 @@ impl Lowerer<'_> {
         self.add(what, Op::Binary { op }, &[a, b], None)
     }
 
-    /// `softmax(mask(qg k^T * scale))` as `[B, Hkv, g*T, S]`.
+    /// `softmax(mask(qg k^T * scale))` as `[B, Hkv, g*T, S]`: in the softmax work's
+    /// type, and in the GEMMs' type for the products that read it.
     fn probs(
         &mut self,
         sh: &Shapes,
@@ -118,9 +143,10 @@ impl Lowerer<'_> {
         k: NodeId,
         scale: f64,
         causal: bool,
-    ) -> Result<NodeId> {
+    ) -> Result<Probs> {
         let scores = self.matmul("scores", qg, k, false, true)?;
-        let st = sh.grouped(sh.s);
+        let scores = self.cast("scores_acc", scores, sh.acc)?;
+        let st = sh.grouped_acc(sh.s);
         let c = self.full("scale", scale, st.clone())?;
         let mut x = self.binary("scaled", BinaryOp::Mul, scores, c)?;
         if causal {
@@ -140,19 +166,33 @@ impl Lowerer<'_> {
             let neg = self.full("masked_value", f64::NEG_INFINITY, st)?;
             x = self.add("masked", Op::Select, &[allowed, x, neg], None)?;
         }
-        self.add("probs", Op::Softmax, &[x], None)
+        let acc = self.add("probs", Op::Softmax, &[x], None)?;
+        let gemm = self.cast("probs_gemm", acc, sh.dtype)?;
+        Ok(Probs { acc, gemm })
     }
+}
+
+/// The attention probabilities `P`, once per type that reads them.
+#[derive(Clone, Copy)]
+struct Probs {
+    /// For `softmax_grad` (the softmax work's type).
+    acc: NodeId,
+    /// For the GEMMs (`P V`, `P^T dO`).
+    gemm: NodeId,
 }
 
 /// Key of the gradients that share a recomputation.
 type GradKey = (NodeId, NodeId, NodeId, NodeId, Real, bool);
+
+/// The backward pieces shared by the gradients of one key: (qg, P, dS, dOg).
+type Shared = (NodeId, Probs, Option<NodeId>, NodeId);
 
 /// Rewrite every `attention` and `attention_grad` of `f` (see the module docs).
 pub fn lower_attention(f: &mut Function) -> Result<AttentionLoweringStats> {
     let mut stats = AttentionLoweringStats::default();
     let order = f.topo_order()?;
     // Shared backward pieces per (q, k, v, dy, scale, causal): (qg, P, dS, dOg).
-    let mut shared: HashMap<GradKey, (NodeId, NodeId, Option<NodeId>, NodeId)> = HashMap::new();
+    let mut shared: HashMap<GradKey, Shared> = HashMap::new();
     for n in order {
         let op = f.node(n).op.clone();
         let name = f.node(n).name.clone();
@@ -168,7 +208,7 @@ pub fn lower_attention(f: &mut Function) -> Result<AttentionLoweringStats> {
                 };
                 let qg = l.reshape("q_grouped", q, sh.grouped(sh.hd))?;
                 let p = l.probs(&sh, qg, k, scale.0, causal)?;
-                let og = l.matmul("out_grouped", p, v, false, false)?;
+                let og = l.matmul("out_grouped", p.gemm, v, false, false)?;
                 let out = l.reshape("out", og, qty)?;
                 replace(f, n, out)?;
                 stats.forward += 1;
@@ -195,13 +235,19 @@ pub fn lower_attention(f: &mut Function) -> Result<AttentionLoweringStats> {
                     (_, Some(ds)) => Some(ds),
                     (_, None) => {
                         let dp = l.matmul("dprobs", dog, v, false, true)?;
-                        let dsm = l.add("dscores_unscaled", Op::SoftmaxGrad, &[p, dp], None)?;
-                        let c = l.full("scale", scale.0, sh.grouped(sh.s))?;
-                        Some(l.binary("dscores", BinaryOp::Mul, dsm, c)?)
+                        let dp = l.cast("dprobs_acc", dp, sh.acc)?;
+                        let dsm = l.add("dscores_unscaled", Op::SoftmaxGrad, &[p.acc, dp], None)?;
+                        let c = l.full("scale", scale.0, sh.grouped_acc(sh.s))?;
+                        Some(if sh.acc == sh.dtype {
+                            l.binary("dscores", BinaryOp::Mul, dsm, c)?
+                        } else {
+                            let ds = l.binary("dscores_acc", BinaryOp::Mul, dsm, c)?;
+                            l.cast("dscores", ds, sh.dtype)?
+                        })
                     }
                 };
                 let grad = match wrt {
-                    AttnOperand::V => l.matmul("dv", p, dog, true, false)?,
+                    AttnOperand::V => l.matmul("dv", p.gemm, dog, true, false)?,
                     AttnOperand::K => l.matmul("dk", ds.expect("built above"), qg, true, false)?,
                     AttnOperand::Q => {
                         let dqg =

@@ -7,6 +7,7 @@ use crate::data_parallel::{DataParallelOptions, data_parallel};
 use crate::egraph::{EGraphOptions, optimize_module};
 use crate::error::{PassError, Result};
 use crate::optimizer::{OptimizerConfig, lower_optimizer};
+use crate::precision::{Precision, apply_precision};
 use llc_ir::{Module, print_module, verify_module};
 use std::time::{Duration, Instant};
 
@@ -23,6 +24,9 @@ pub enum Pass {
     /// Equality saturation on the forward graph (fusion, GQA, layout, algebra), before
     /// autodiff, so the VJPs of fused ops give fused backward ops.
     EGraphForward(EGraphOptions),
+    /// The precision policy on the forward graph (see [`crate::precision`]): casts
+    /// around every GEMM, after fusion and before autodiff.
+    Precision(Precision),
     /// Equality saturation on the step graph (horizontal fusion, layout, algebra), after
     /// the optimizer, so fused projections' weight gradients are fused too.
     EGraphStep(EGraphOptions),
@@ -59,6 +63,7 @@ impl Pass {
             Pass::DataParallel(_) => "data-parallel",
             Pass::Optimizer(_) => "optimizer",
             Pass::EGraphForward(_) => "egraph-forward",
+            Pass::Precision(_) => "precision",
             Pass::EGraphStep(_) => "egraph-step",
             Pass::Dce => "dce",
         }
@@ -98,6 +103,14 @@ impl Pass {
                 let r = optimize_module(m, function, opts)?;
                 detail = Some(r.to_string());
                 vec![("e-nodes", r.enodes), ("iterations", r.iterations)]
+            }
+            Pass::Precision(p) => {
+                let s = apply_precision(m, "forward", *p)?;
+                vec![
+                    ("matmuls", s.matmuls),
+                    ("attentions", s.attentions),
+                    ("casts", s.casts),
+                ]
             }
             Pass::Dce => {
                 let removed = m.functions.iter_mut().map(|f| f.remove_dead()).sum();
@@ -197,6 +210,20 @@ impl Pipeline {
                 .position(|p| matches!(p, Pass::Autodiff(_)))
                 .map_or(0, |i| i + 1);
             self.passes.insert(at, Pass::DataParallel(opts));
+        }
+        self
+    }
+
+    /// The same pipeline computing in `precision`: for anything but f32, the
+    /// [`Pass::Precision`] pass goes right before autodiff (after the forward e-graph).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        if precision != Precision::F32 {
+            let at = self
+                .passes
+                .iter()
+                .position(|p| matches!(p, Pass::Autodiff(_)))
+                .unwrap_or(0);
+            self.passes.insert(at, Pass::Precision(precision));
         }
         self
     }

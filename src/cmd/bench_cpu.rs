@@ -5,7 +5,7 @@
 //! torch.compile. `--profile` prints where the compiled step's time goes.
 
 use super::compile::pipeline_for;
-use crate::cli::BenchCpuArgs;
+use crate::cli::{BenchCpuArgs, PrecisionArg};
 use anyhow::{Context, Result, bail};
 use llc_ir::Function;
 use llc_models::{BuildOptions, LlamaConfig, build_forward};
@@ -29,11 +29,16 @@ struct Row {
     loss: f64,
 }
 
-fn step_and_eval(cfg: &LlamaConfig, batch: usize, seq: usize) -> Result<(Function, Function)> {
+fn step_and_eval(
+    cfg: &LlamaConfig,
+    batch: usize,
+    seq: usize,
+    precision: llc_passes::Precision,
+) -> Result<(Function, Function)> {
     let (optim, eg) = super::bench::default_flags();
     let mut m = build_forward(cfg, &BuildOptions::new(batch, seq))?;
     let eval = m.functions[0].clone();
-    pipeline_for(&optim, &eg)?.run(&mut m, &mut PipelineHooks::default())?;
+    pipeline_for(&optim, &eg, precision)?.run(&mut m, &mut PipelineHooks::default())?;
     let step = m.function("step").context("no step function")?.clone();
     Ok((step, eval))
 }
@@ -84,7 +89,8 @@ fn python() -> PathBuf {
     PathBuf::from("python3")
 }
 
-/// PyTorch's ms/step for the same model and optimizer, f32, eager and torch.compile.
+/// PyTorch's ms/step for the same model and optimizer, eager and torch.compile, in the
+/// benchmark's precision (bf16: autocast with fp32 master weights).
 fn torch_reference(
     cfg: &LlamaConfig,
     a: &BenchCpuArgs,
@@ -95,7 +101,7 @@ fn torch_reference(
     let threads = rayon::current_num_threads();
     let out = std::process::Command::new(python())
         .arg(&script)
-        .args(["--device", "cpu", "--precision", "f32"])
+        .args(["--device", "cpu", "--precision", torch_precision(a)])
         .args(["--mode", "eager", "--mode", "compile"])
         .arg("--custom")
         .arg(format!(
@@ -130,8 +136,9 @@ fn torch_reference(
         .iter()
         .map(|r| Row {
             variant: format!(
-                "torch {} f32 ({})",
+                "torch {} {} ({})",
                 r["mode"].as_str().unwrap_or("?"),
+                torch_precision(a),
                 r["torch"].as_str().unwrap_or("?")
             ),
             ms: r["ms_per_step"].as_f64().unwrap_or(f64::NAN),
@@ -139,6 +146,26 @@ fn torch_reference(
         })
         .collect();
     Ok(rows)
+}
+
+/// `scripts/torch_reference.py`'s name for the benchmark's precision.
+fn torch_precision(a: &BenchCpuArgs) -> &'static str {
+    match a.precision {
+        PrecisionArg::F32 => "f32",
+        PrecisionArg::Bf16 => "bf16",
+    }
+}
+
+/// The GEMM rate "% peak" is against: oneDNN's f32 or bf16 GEMM at 1024³.
+fn gemm_peak(precision: PrecisionArg) -> Result<(f64, &'static str)> {
+    Ok(match precision {
+        PrecisionArg::F32 => (sgemm_peak_gflops(1024, 3), "f32"),
+        PrecisionArg::Bf16 => (
+            llc_runtime::plan_exec::gemm::bf16_gemm_peak_gflops(1024, 3)
+                .context("--precision bf16 needs oneDNN's bf16 GEMM (libdnnl.so.2)")?,
+            "bf16",
+        ),
+    })
 }
 
 /// Run the benchmark (see the module docs).
@@ -151,9 +178,9 @@ pub fn cpu(a: BenchCpuArgs) -> Result<()> {
             .collect(),
     };
     let threads = rayon::current_num_threads();
-    let peak = sgemm_peak_gflops(1024, 3);
+    let (peak, peak_type) = gemm_peak(a.precision)?;
     println!(
-        "CPU: {}, {threads} threads; GEMMs by {}; f32 GEMM peak (1024^3, this machine): {peak:.0} GFLOP/s",
+        "CPU: {}, {threads} threads; GEMMs by {}; {peak_type} GEMM peak (1024^3, this machine): {peak:.0} GFLOP/s",
         cpu_model(),
         llc_runtime::plan_exec::onednn::gemm_library()
     );
@@ -163,7 +190,7 @@ pub fn cpu(a: BenchCpuArgs) -> Result<()> {
         let seq = seq.min(cfg.max_seq_len);
         let data = random_batch(a.vocab, batch, seq);
         let tokens = (batch * seq) as f64;
-        let (step, eval) = step_and_eval(&cfg, batch, seq)?;
+        let (step, eval) = step_and_eval(&cfg, batch, seq, a.precision.into())?;
         let tmp = tempfile::tempdir()?;
         let dir = tmp.path().join("artifact");
         let t = Instant::now();
@@ -191,7 +218,11 @@ pub fn cpu(a: BenchCpuArgs) -> Result<()> {
         let mut plan = PlanBackend::new(exec, &initial)?;
         let (ms, loss) = time_steps(&mut plan, &data, a.warmup, a.steps)?;
         rows.push(Row {
-            variant: format!("llc-train compiled ({})", a.target.name()),
+            variant: format!(
+                "llc-train compiled ({}, {})",
+                a.target.name(),
+                torch_precision(&a)
+            ),
             ms,
             loss,
         });
@@ -246,6 +277,7 @@ pub fn cpu(a: BenchCpuArgs) -> Result<()> {
     if let Some(p) = &a.json {
         let v = json!({
             "cpu": cpu_model(), "threads": threads, "gemm_peak_gflops": peak,
+            "precision": torch_precision(&a), "gemm_peak_type": peak_type,
             "gemm_library": llc_runtime::plan_exec::onednn::gemm_library(),
             "shapes": json_shapes,
         });

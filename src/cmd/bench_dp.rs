@@ -66,7 +66,7 @@ pub fn dp(a: BenchDpArgs) -> Result<()> {
     let (optim, eg) = super::bench::default_flags();
     let mut m = build_forward(&cfg, &BuildOptions::new(a.batch, a.seq))?;
     let eval = m.functions[0].clone();
-    pipeline_for(&optim, &eg)?
+    pipeline_for(&optim, &eg, llc_passes::Precision::F32)?
         .with_data_parallel(DataParallelOptions {
             bucket_bytes: a.bucket_mb.max(1) << 20,
             ..DataParallelOptions::new(world)

@@ -10,7 +10,9 @@ use llc_ir::{Function, Module, human_bytes, human_count};
 #[cfg(not(feature = "mlir"))]
 use llc_passes::PipelineHooks;
 use llc_passes::egraph::EGraphOptions;
-use llc_passes::{AutodiffOptions, DecayOverride, OptimizerConfig, PassReport, Pipeline};
+use llc_passes::{
+    AutodiffOptions, DecayOverride, OptimizerConfig, PassReport, Pipeline, Precision,
+};
 use std::fmt::Write;
 use std::time::{Duration, Instant};
 
@@ -57,13 +59,18 @@ pub fn egraph_options(a: &EGraphArgs, forward: bool) -> EGraphOptions {
 }
 
 /// The compiler's pass pipeline for a forward module, as the flags configure it.
-pub fn pipeline_for(optim: &OptimizerArgs, egraph: &EGraphArgs) -> Result<Pipeline> {
+pub fn pipeline_for(
+    optim: &OptimizerArgs,
+    egraph: &EGraphArgs,
+    precision: Precision,
+) -> Result<Pipeline> {
     let limits = egraph_options(egraph, true);
     Ok(Pipeline::standard(
         AutodiffOptions::default(),
         optimizer_config(optim)?,
         (!egraph.no_egraph).then_some(&limits),
-    ))
+    )
+    .with_precision(precision))
 }
 
 /// One line per pass (time, node counts, counters); with `details`, each pass's own
@@ -121,11 +128,12 @@ pub fn run(a: CompileArgs) -> Result<()> {
     if a.world_size == 0 {
         anyhow::bail!("--world-size must be at least 1");
     }
-    let pipeline =
-        pipeline_for(&a.optim, &a.egraph)?.with_data_parallel(llc_passes::DataParallelOptions {
+    let pipeline = pipeline_for(&a.optim, &a.egraph, a.precision.into())?.with_data_parallel(
+        llc_passes::DataParallelOptions {
             bucket_bytes: a.bucket_mb.max(1) << 20,
             ..llc_passes::DataParallelOptions::new(a.world_size)
-        });
+        },
+    );
     let mut out = String::new();
     if let Some(f) = module.functions.first() {
         summarize(&mut out, f);

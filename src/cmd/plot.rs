@@ -1,11 +1,18 @@
-//! `llc-train plot`: loss, validation loss and learning rate of a run, as a PNG.
+//! `llc-train plot`: loss, validation loss and learning rate of a run (or of several on
+//! one plot), as a PNG.
 
 use crate::cli::PlotArgs;
 use anyhow::Result;
-use llc_runtime::metrics::plot_metrics;
+use llc_runtime::metrics::{plot_metrics, plot_runs};
 
 pub fn run(a: PlotArgs) -> Result<()> {
-    let s = plot_metrics(&a.metrics, &a.output)?;
+    let s = match a.metrics.as_slice() {
+        [one] => plot_metrics(one, &a.output)?,
+        many => plot_runs(
+            &many.iter().map(|p| p.as_path()).collect::<Vec<_>>(),
+            &a.output,
+        )?,
+    };
     println!(
         "wrote {} ({} loss points, {} val points{})",
         a.output.display(),

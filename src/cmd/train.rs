@@ -171,10 +171,12 @@ fn compile_step(a: &TrainArgs, cfg: &LlamaConfig, world: usize) -> Result<(Funct
     };
     let mut module = build_forward(cfg, &opts)?;
     let mut eval = module.clone();
-    let pipeline = pipeline_for(&a.optim, &a.egraph)?.with_data_parallel(DataParallelOptions {
-        bucket_bytes: a.bucket_mb.max(1) << 20,
-        ..DataParallelOptions::new(world)
-    });
+    let pipeline = pipeline_for(&a.optim, &a.egraph, a.precision.into())?.with_data_parallel(
+        DataParallelOptions {
+            bucket_bytes: a.bucket_mb.max(1) << 20,
+            ..DataParallelOptions::new(world)
+        },
+    );
     let reports = pipeline.run(&mut module, &mut PipelineHooks::default())?;
     eprint!("{}", summarize_reports(&reports, false));
     if !a.egraph.no_egraph {

@@ -199,8 +199,19 @@ pub fn losses(metrics: &Path) -> Vec<(u64, f64, f64, f64)> {
 /// The training step of `preset` at `batch x seq`, with the e-graph run on the forward
 /// graph and on the step.
 pub fn fused_step(preset: &str, batch: usize, seq: usize) -> llc_ir::Function {
+    fused_step_in(preset, batch, seq, llc_passes::Precision::F32)
+}
+
+/// [`fused_step`] computing in `precision`.
+pub fn fused_step_in(
+    preset: &str,
+    batch: usize,
+    seq: usize,
+    precision: llc_passes::Precision,
+) -> llc_ir::Function {
     let cfg = LlamaConfig::preset(preset).unwrap();
-    fused_step_and_forward(&cfg, batch, seq, &llc_passes::OptimizerConfig::default()).0
+    let opt = llc_passes::OptimizerConfig::default();
+    fused_step_and_forward_in(&cfg, batch, seq, &opt, precision).0
 }
 
 /// The training step of `cfg` at `batch x seq` with optimizer `opt`, and the forward it
@@ -212,10 +223,26 @@ pub fn fused_step_and_forward(
     seq: usize,
     opt: &llc_passes::OptimizerConfig,
 ) -> (llc_ir::Function, llc_ir::Function) {
+    fused_step_and_forward_in(cfg, batch, seq, opt, llc_passes::Precision::F32)
+}
+
+/// [`fused_step_and_forward`] computing in `precision` (the precision pass between the
+/// forward e-graph and autodiff, as the compiler's pipeline runs it).
+pub fn fused_step_and_forward_in(
+    cfg: &LlamaConfig,
+    batch: usize,
+    seq: usize,
+    opt: &llc_passes::OptimizerConfig,
+    precision: llc_passes::Precision,
+) -> (llc_ir::Function, llc_ir::Function) {
     use llc_passes::egraph::{EGraphOptions, optimize};
-    use llc_passes::{build_step, differentiate};
+    use llc_passes::{apply_precision, build_step, differentiate};
     let m = llc_models::build_forward(cfg, &llc_models::BuildOptions::new(batch, seq)).unwrap();
     let (fwd, _) = optimize(m.function("forward").unwrap(), &EGraphOptions::forward()).unwrap();
+    let mut fm = llc_ir::Module::new();
+    fm.functions.push(fwd);
+    apply_precision(&mut fm, "forward", precision).unwrap();
+    let fwd = fm.functions.remove(0);
     let (fb, _) = differentiate(&fwd, "loss", "forward_backward").unwrap();
     let (step, _) = build_step(&fb, opt).unwrap();
     (optimize(&step, &EGraphOptions::step()).unwrap().0, fwd)

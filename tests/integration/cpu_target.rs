@@ -14,7 +14,7 @@
 //! - `train --backend cpu` and `--backend interp` log the same losses, any `--threads`
 //!   gives the same losses, and a resumed CPU run continues the uninterrupted one.
 
-use crate::common::{fused_step_and_forward, llc_train_err, llc_train_log, losses, s};
+use crate::common::{fused_step_and_forward_in, llc_train_err, llc_train_log, losses, s};
 use llc_codegen::{ArtifactOptions, Target, build_artifact};
 use llc_ir::{ArgRole, Function};
 use llc_models::LlamaConfig;
@@ -26,7 +26,7 @@ use rand::SeedableRng;
 use std::path::{Path, PathBuf};
 
 /// Steps of the numeric comparison (warmup, then cosine decay to the last).
-const STEPS: usize = 20;
+pub(crate) const STEPS: usize = 20;
 /// Relative L2 error allowed between the compiled step and the interpreter (f32).
 const TOL: f64 = 1e-5;
 /// The same over 20 free-running steps of llama2-15m, where training's own sensitivity
@@ -103,9 +103,9 @@ type State = Vec<(String, Tensor)>;
 
 /// The largest error seen of one kind, and where.
 #[derive(Clone, Debug, Default)]
-struct Worst {
-    err: f64,
-    at: String,
+pub(crate) struct Worst {
+    pub(crate) err: f64,
+    pub(crate) at: String,
 }
 
 impl Worst {
@@ -121,7 +121,7 @@ impl Worst {
 
 /// How the two backends are stepped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
     /// Every step starts both from the interpreter's parameters and moments: each step's
     /// own arithmetic is compared, at every point of the schedule, without the chaos of
     /// training amplifying f32 rounding from one step to the next.
@@ -132,18 +132,18 @@ enum Mode {
 
 /// Worst relative errors of the compiled step against the interpreter.
 #[derive(Clone, Debug, Default)]
-struct Errors {
-    loss: Worst,
-    grad_norm: Worst,
+pub(crate) struct Errors {
+    pub(crate) loss: Worst,
+    pub(crate) grad_norm: Worst,
     lr: Worst,
     /// Parameter updates: `[0]` of step 1 (`p_1 − p_0`); `[1]` in [`Mode::Free`] the whole
     /// run's `p_N − p_0`, in [`Mode::Lockstep`] the worst over steps 2..=N of the step's
     /// own `p_k − p_{k−1}`.
-    update: [Worst; 2],
+    pub(crate) update: [Worst; 2],
     /// `update` without the one-ulp allowance of [`update_rel_err`].
     update_raw: [Worst; 2],
     /// Moments and the counter, after the same steps as `update`.
-    state: [Worst; 2],
+    pub(crate) state: [Worst; 2],
     /// The smallest, over the updates compared, of the largest `|Δp|` of a parameter (so
     /// that the update check cannot pass on parameters that did not move).
     min_moved: f64,
@@ -203,7 +203,26 @@ fn compare_backends(
     steps: usize,
     mode: Mode,
 ) -> Errors {
-    let (step, forward) = fused_step_and_forward(cfg, batch, seq, opt);
+    compare_backends_in(
+        cfg,
+        (batch, seq),
+        opt,
+        steps,
+        mode,
+        llc_passes::Precision::F32,
+    )
+}
+
+/// [`compare_backends`] with the step computing in `precision`.
+pub(crate) fn compare_backends_in(
+    cfg: &LlamaConfig,
+    (batch, seq): (usize, usize),
+    opt: &OptimizerConfig,
+    steps: usize,
+    mode: Mode,
+    precision: llc_passes::Precision,
+) -> Errors {
+    let (step, forward) = fused_step_and_forward_in(cfg, batch, seq, opt, precision);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("artifact");
     let opts = ArtifactOptions {
@@ -278,7 +297,7 @@ fn compare_backends(
 }
 
 /// Asserts every error of `e` is below `tol` and that the comparison was not vacuous.
-fn assert_within(name: &str, e: &Errors, tol: f64, peak_lr: f64) {
+pub(crate) fn assert_within(name: &str, e: &Errors, tol: f64, peak_lr: f64) {
     let line = |w: &Worst| format!("{:.2e} ({})", w.err, w.at);
     eprintln!(
         "{name}: loss {}, grad norm {}, update of step 1 {}, later updates {} (without the \
@@ -342,7 +361,7 @@ fn assert_within(name: &str, e: &Errors, tol: f64, peak_lr: f64) {
 /// Lockstep: a high learning rate that stays high (peak 1e-2, warmup 2, cosine to 5e-3
 /// at step 20) so that every step's update of the norm gains (≈ 1, f32 ulp 1.2e-7) is far
 /// above the rounding of storing them.
-fn lockstep_optimizer() -> OptimizerConfig {
+pub(crate) fn lockstep_optimizer() -> OptimizerConfig {
     OptimizerConfig {
         lr: 1e-2,
         warmup_steps: 2,

@@ -17,6 +17,7 @@
 //! - [`optim_torch`]: the optimizer step's trajectory against `torch.optim.AdamW`.
 
 mod artifact;
+mod bf16;
 mod common;
 mod compiler_cli;
 mod cpu_target;

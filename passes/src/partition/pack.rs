@@ -59,6 +59,11 @@ fn is_flat_body(f: &Function, x: NodeId, n: usize) -> bool {
     match &node.op {
         Op::Full { .. } => true,
         Op::Broadcast => f.ty(f.operands(x)[0]).rank() == 0,
+        // A cast is where a cluster starts: in mixed precision the gradient of a
+        // parameter is the f32 cast of its bf16 GEMM result, made where that result is
+        // (its buffer is the GEMM's, not one the pack can place), so the pack reads the
+        // f32 gradient as its input.
+        Op::Cast => false,
         op => op.is_elementwise(),
     }
 }

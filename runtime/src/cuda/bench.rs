@@ -9,7 +9,7 @@
 //! measured by CUDA events. `scripts/torch_reference.py` times PyTorch the same way.
 
 use super::error::CudaError;
-use super::flops::{H100_BF16_DENSE_PEAK, ModelShape, mfu};
+use super::flops::{GemmMath, ModelShape, gemm_peak, mfu};
 use super::options::CudaOptions;
 use serde::Serialize;
 use std::path::Path;
@@ -85,7 +85,7 @@ pub struct BenchResult {
 }
 
 /// The MFU formula, as stated in every result.
-pub const MFU_FORMULA: &str = "(6*N*tokens + 12*L*d*T*tokens) / step_time / 989e12; N = params in matmuls (untied embedding table excluded), L layers, d width, T sequence length; 989 TFLOP/s = H100 SXM dense bf16 peak";
+pub const MFU_FORMULA: &str = "(6*N*tokens + 12*L*d*T*tokens) / step_time / peak; N = params in matmuls (untied embedding table excluded), L layers, d width, T sequence length; peak = the device's dense rate for the GEMMs' math (bf16, tf32 or fp32)";
 
 /// Benchmark the artifact in `dir`: `steps` timed steps after `warmup` (see the module
 /// docs), device 0, options from the environment.
@@ -122,8 +122,9 @@ impl BenchResult {
         )
     }
 
-    /// Fill the derived fields from the timings and the model shape.
-    pub fn derive(&mut self, shape: &ModelShape) {
+    /// Fill the derived fields from the timings, the model shape and the math of the
+    /// step's GEMMs (MFU is against `self.device`'s peak for that math).
+    pub fn derive(&mut self, shape: &ModelShape, math: GemmMath) {
         let secs = self.ms_per_step / 1000.0;
         self.params = shape.params_total;
         self.params_matmul = shape.params_matmul;
@@ -143,9 +144,10 @@ impl BenchResult {
         } else {
             0.0
         };
-        self.peak_flops = H100_BF16_DENSE_PEAK;
-        self.mfu = mfu(self.flops_per_step, secs, H100_BF16_DENSE_PEAK);
-        self.mfu_formula = MFU_FORMULA.to_string();
+        let (peak, label) = gemm_peak(&self.device, math);
+        self.peak_flops = peak;
+        self.mfu = mfu(self.flops_per_step, secs, peak);
+        self.mfu_formula = format!("{MFU_FORMULA}; peak: {label}");
     }
 }
 
@@ -172,6 +174,7 @@ mod imp {
             info.total_memory,
             &info.name,
         )?;
+        let math = GemmMath::of(&art.plan, opts.cuda.allow_tf32);
         let initial = art.initial_state(opts.seed)?;
         let batches = [
             art.random_batch(opts.seed.wrapping_add(1))?,
@@ -245,7 +248,7 @@ mod imp {
             loss_last: last,
             warnings: gpu.warnings().to_vec(),
         };
-        r.derive(&shape);
+        r.derive(&shape, math);
         Ok(r)
     }
 
@@ -304,7 +307,7 @@ mod tests {
             loss_last: 10.3,
             warnings: vec![],
         };
-        r.derive(&shape);
+        r.derive(&shape, GemmMath::Bf16);
         assert_eq!(r.tokens_per_step, 16384);
         assert!((r.tokens_per_s - 163_840.0).abs() < 1e-6);
         assert!((r.tflops - shape.flops_per_step() / 0.1 / 1e12).abs() < 1e-9);

@@ -5,6 +5,11 @@
 //! `dP = dO V^T`, `dS = P * (dP - rowsum(P * dP))`, `dQ = scale * dS K`,
 //! `dK = scale * dS^T Q`, `dV = P^T dO`; K and V gradients of a KV head are the sums over
 //! the query heads of its group, added in head order.
+//!
+//! In bf16 (the op's type) the values are rounded where the compiled code stores bf16
+//! (`passes::lower_attention`): the scores `Q K^T` and `dP` as GEMM results, `P` for the
+//! value GEMMs (the softmax and `softmax_grad` read the unrounded `P`), and
+//! `dS * scale` for the query and key GEMMs; the result is rounded by the caller.
 
 use crate::error::Result;
 use crate::interp::activation::softmax_row;
@@ -25,10 +30,12 @@ struct Dims {
     hd: usize,
     scale: f64,
     causal: bool,
+    /// Round as bf16 GEMMs store (see the module docs).
+    bf16: bool,
 }
 
 impl Dims {
-    fn new(q: &Tensor, k: &Tensor, scale: f64, causal: bool) -> Dims {
+    fn new(cx: &Ctx, q: &Tensor, k: &Tensor, scale: f64, causal: bool) -> Dims {
         let (qs, ks) = (q.shape(), k.shape());
         Dims {
             hq: qs[1],
@@ -38,7 +45,18 @@ impl Dims {
             hd: qs[3],
             scale,
             causal,
+            bf16: cx.node.ty.dtype == llc_ir::DType::BF16,
         }
+    }
+    /// `x` as the compiled code stores it.
+    fn store<T: Float>(&self, x: &mut [T]) {
+        if self.bf16 {
+            x.iter_mut().for_each(|v| *v = v.round_bf16());
+        }
+    }
+    /// The scale the `dS` GEMMs apply (in bf16 it is in `dS` already).
+    fn ds_alpha<T: Float>(&self) -> T {
+        T::from_f64(if self.bf16 { 1.0 } else { self.scale })
     }
     fn group(&self) -> usize {
         self.hq / self.hkv
@@ -60,21 +78,26 @@ impl Dims {
     }
 }
 
-/// The `[T, S]` attention probabilities of one query head.
-fn probs<T: Float>(d: &Dims, q: &[T], k: &[T]) -> Vec<T> {
+/// The `[T, S]` attention probabilities of one query head: as the softmax makes them,
+/// and as the value GEMMs read them (rounded in bf16; empty when the same).
+fn probs<T: Float>(d: &Dims, q: &[T], k: &[T]) -> (Vec<T>, Vec<T>) {
     let mut p = vec![T::ZERO; d.t * d.s];
     gemm(
         d.t,
         d.hd,
         d.s,
-        T::from_f64(d.scale),
+        if d.bf16 { T::ONE } else { T::from_f64(d.scale) },
         Mat::row_major(q, d.hd, false),
         Mat::row_major(k, d.hd, true),
         T::ZERO,
         &mut p,
     );
+    if d.bf16 {
+        let scale = T::from_f64(d.scale);
+        p.iter_mut().for_each(|v| *v = v.round_bf16() * scale);
+    }
     if d.s == 0 {
-        return p;
+        return (p, Vec::new());
     }
     let mut row = vec![T::ZERO; d.s];
     for (i, pr) in p.chunks_mut(d.s).enumerate() {
@@ -84,10 +107,21 @@ fn probs<T: Float>(d: &Dims, q: &[T], k: &[T]) -> Vec<T> {
         row.copy_from_slice(pr);
         softmax_row(&row, pr);
     }
-    p
+    let mut rounded = Vec::new();
+    if d.bf16 {
+        rounded = p.clone();
+        d.store(&mut rounded);
+    }
+    (p, rounded)
 }
 
-/// `dS = P * (dO V^T - rowsum(P * dO V^T))` of one query head.
+/// The probabilities the value GEMMs read.
+fn for_gemm<'a, T>(p: &'a (Vec<T>, Vec<T>)) -> &'a [T] {
+    if p.1.is_empty() { &p.0 } else { &p.1 }
+}
+
+/// `dS = P * (dO V^T - rowsum(P * dO V^T))` of one query head (in bf16: times the
+/// scale, rounded; see [`Dims::ds_alpha`]).
 fn score_grad<T: Float>(d: &Dims, p: &[T], v: &[T], dout: &[T]) -> Vec<T> {
     let mut ds = vec![T::ZERO; d.t * d.s];
     gemm(
@@ -103,6 +137,7 @@ fn score_grad<T: Float>(d: &Dims, p: &[T], v: &[T], dout: &[T]) -> Vec<T> {
     if d.s == 0 {
         return ds;
     }
+    d.store(&mut ds);
     for (dr, pr) in ds.chunks_mut(d.s).zip(p.chunks(d.s)) {
         let dot: f64 = dr
             .iter()
@@ -112,6 +147,10 @@ fn score_grad<T: Float>(d: &Dims, p: &[T], v: &[T], dout: &[T]) -> Vec<T> {
         for (x, &pv) in dr.iter_mut().zip(pr) {
             *x = T::from_f64(pv.to_f64() * (x.to_f64() - dot));
         }
+    }
+    if d.bf16 {
+        let scale = T::from_f64(d.scale);
+        ds.iter_mut().for_each(|v| *v = (*v * scale).round_bf16());
     }
     ds
 }
@@ -130,7 +169,7 @@ pub(crate) fn attention<T: Float>(
         cx.floats::<T>(k, "k")?,
         cx.floats::<T>(v, "v")?,
     );
-    let d = Dims::new(q, k, scale, causal);
+    let d = Dims::new(cx, q, k, scale, causal);
     let mut out = vec![T::ZERO; qs.len()];
     for_heavy_rows(&mut out, d.t * d.hd, |bh, o| {
         let g = d.kv_of(bh);
@@ -140,7 +179,7 @@ pub(crate) fn attention<T: Float>(
             d.s,
             d.hd,
             T::ONE,
-            Mat::row_major(&p, d.s, false),
+            Mat::row_major(for_gemm(&p), d.s, false),
             Mat::row_major(d.kv_block(vs, g), d.hd, false),
             T::ZERO,
             o,
@@ -167,7 +206,7 @@ pub(crate) fn attention_grad<T: Float>(
         cx.floats::<T>(v, "v")?,
         cx.floats::<T>(dy, "dy")?,
     );
-    let d = Dims::new(q, k, scale, causal);
+    let d = Dims::new(cx, q, k, scale, causal);
     let out = match wrt {
         AttnOperand::Q => {
             let mut out = vec![T::ZERO; qs.len()];
@@ -175,12 +214,12 @@ pub(crate) fn attention_grad<T: Float>(
                 let g = d.kv_of(bh);
                 let (kb, vb) = (d.kv_block(ks, g), d.kv_block(vs, g));
                 let p = probs(&d, d.q_block(qs, bh), kb);
-                let ds = score_grad(&d, &p, vb, d.q_block(gs, bh));
+                let ds = score_grad(&d, &p.0, vb, d.q_block(gs, bh));
                 gemm(
                     d.t,
                     d.s,
                     d.hd,
-                    T::from_f64(scale),
+                    d.ds_alpha(),
                     Mat::row_major(&ds, d.s, false),
                     Mat::row_major(kb, d.hd, false),
                     T::ZERO,
@@ -200,14 +239,14 @@ pub(crate) fn attention_grad<T: Float>(
                     let p = probs(&d, qb, kb);
                     let beta = if j == 0 { T::ZERO } else { T::ONE };
                     if wrt == AttnOperand::V {
-                        let a = Mat::row_major(&p, d.s, true);
+                        let a = Mat::row_major(for_gemm(&p), d.s, true);
                         let rhs = Mat::row_major(d.q_block(gs, bh), d.hd, false);
                         gemm(d.s, d.t, d.hd, T::ONE, a, rhs, beta, dkv);
                     } else {
-                        let ds = score_grad(&d, &p, vb, d.q_block(gs, bh));
+                        let ds = score_grad(&d, &p.0, vb, d.q_block(gs, bh));
                         let a = Mat::row_major(&ds, d.s, true);
                         let rhs = Mat::row_major(qb, d.hd, false);
-                        gemm(d.s, d.t, d.hd, T::from_f64(scale), a, rhs, beta, dkv);
+                        gemm(d.s, d.t, d.hd, d.ds_alpha(), a, rhs, beta, dkv);
                     }
                 }
             });

@@ -7,12 +7,31 @@ use crate::interp::float::Float;
 use crate::interp::{activation, attention, collective, cross_entropy, elementwise, index, layout};
 use crate::interp::{matmul, norm, reduce, rope};
 use crate::tensor::{Precision, Tensor};
-use llc_ir::{Node, Op};
+use llc_ir::{DType, Node, Op};
 
 /// Evaluate `node` on its operand values (in slot order) in working float type `T`.
 /// The function has been verified, so operand counts and shapes follow the op's type rule.
 /// Collectives run through `comm`.
+///
+/// A result of a 16-bit float type is computed in the working type and then rounded to
+/// its type, as a kernel that computes in f32 and stores bf16 would: the interpreter's
+/// bf16 is the compiled code's.
 pub(crate) fn eval<T: Float>(
+    node: &Node,
+    x: &[&Tensor],
+    precision: Precision,
+    comm: &dyn Communicator,
+) -> Result<Tensor> {
+    let y = eval_op::<T>(node, x, precision, comm)?;
+    match node.ty.dtype {
+        DType::BF16 | DType::F16 if !matches!(node.op, Op::Cast) => {
+            elementwise::cast::<T>(&Ctx { node }, &y, node.ty.dtype, precision)
+        }
+        _ => Ok(y),
+    }
+}
+
+fn eval_op<T: Float>(
     node: &Node,
     x: &[&Tensor],
     precision: Precision,

@@ -1,5 +1,6 @@
-//! Renders a metrics log as a PNG: training and validation loss against step in the top
-//! panel, the learning rate in the bottom one.
+//! Renders metrics logs as a PNG: training and validation loss against step in the top
+//! panel, the learning rate in the bottom one; several runs (f32 against bf16, say) share
+//! the axes, one colour each.
 //!
 //! Text uses DejaVu Sans embedded in the binary (crate `dejavu`) through plotters'
 //! `ab_glyph` backend, so plotting needs no system fonts, fontconfig or FreeType.
@@ -52,22 +53,88 @@ pub fn plot_metrics(jsonl: &Path, out_png: &Path) -> MetricsResult<PlotSummary> 
     Ok(summary)
 }
 
+/// Reads each run's log and writes them on one plot to `out_png` (atomically), each
+/// labelled by the name of the directory its log is in.
+pub fn plot_runs(jsonls: &[&Path], out_png: &Path) -> MetricsResult<PlotSummary> {
+    let mut runs = Vec::with_capacity(jsonls.len());
+    let mut truncated = false;
+    for p in jsonls {
+        let log = read_metrics(p)?;
+        truncated |= log.truncated_tail;
+        if !log
+            .records
+            .iter()
+            .any(|r| r.loss.is_some() || r.val_loss.is_some())
+        {
+            return Err(MetricsError::Empty {
+                path: p.to_path_buf(),
+            });
+        }
+        runs.push((run_label(p), log.records));
+    }
+    let refs: Vec<(&str, &[MetricRecord])> = runs
+        .iter()
+        .map(|(l, r)| (l.as_str(), r.as_slice()))
+        .collect();
+    let title = runs
+        .iter()
+        .map(|(l, _)| l.as_str())
+        .collect::<Vec<_>>()
+        .join(" vs ");
+    let mut summary = draw_runs(&refs, &title, out_png)?;
+    summary.truncated_tail = truncated;
+    Ok(summary)
+}
+
+/// The name a run goes by: its log's directory.
+fn run_label(jsonl: &Path) -> String {
+    jsonl
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| jsonl.display().to_string())
+}
+
 /// Plots records (see the module docs) under `title` to `out_png` (atomically).
 pub fn plot_records(
     records: &[MetricRecord],
     title: &str,
     out_png: &Path,
 ) -> MetricsResult<PlotSummary> {
-    let series = |f: fn(&MetricRecord) -> Option<f64>| -> Vec<(f64, f64)> {
-        records
-            .iter()
-            .filter_map(|r| f(r).filter(|v| v.is_finite()).map(|v| (r.step as f64, v)))
-            .collect()
-    };
-    let loss = series(|r| r.loss);
-    let val = series(|r| r.val_loss);
-    let lr = series(|r| r.lr);
-    if loss.is_empty() && val.is_empty() {
+    draw_runs(&[("", records)], title, out_png)
+}
+
+/// One run's series.
+struct Series {
+    label: String,
+    loss: Vec<(f64, f64)>,
+    val: Vec<(f64, f64)>,
+    lr: Vec<(f64, f64)>,
+}
+
+fn draw_runs(
+    runs: &[(&str, &[MetricRecord])],
+    title: &str,
+    out_png: &Path,
+) -> MetricsResult<PlotSummary> {
+    let series: Vec<Series> = runs
+        .iter()
+        .map(|(label, records)| {
+            let pick = |f: fn(&MetricRecord) -> Option<f64>| -> Vec<(f64, f64)> {
+                records
+                    .iter()
+                    .filter_map(|r| f(r).filter(|v| v.is_finite()).map(|v| (r.step as f64, v)))
+                    .collect()
+            };
+            Series {
+                label: label.to_string(),
+                loss: pick(|r| r.loss),
+                val: pick(|r| r.val_loss),
+                lr: pick(|r| r.lr),
+            }
+        })
+        .collect();
+    if series.iter().all(|s| s.loss.is_empty() && s.val.is_empty()) {
         return Err(MetricsError::Empty {
             path: out_png.to_path_buf(),
         });
@@ -79,7 +146,7 @@ pub fn plot_records(
         .suffix(".png")
         .tempfile_in(dir)
         .map_err(|e| MetricsError::io(dir, e))?;
-    draw(tmp.path(), title, &loss, &val, &lr).map_err(|message| MetricsError::Plot {
+    draw(tmp.path(), title, &series).map_err(|message| MetricsError::Plot {
         path: out_png.to_path_buf(),
         message,
     })?;
@@ -90,9 +157,9 @@ pub fn plot_records(
         .map_err(|e| MetricsError::io(out_png, e.error))?;
     fsync_dir(dir).map_err(|e| MetricsError::io(dir, e))?;
     Ok(PlotSummary {
-        loss_points: loss.len(),
-        val_points: val.len(),
-        lr_points: lr.len(),
+        loss_points: series.iter().map(|s| s.loss.len()).sum(),
+        val_points: series.iter().map(|s| s.val.len()).sum(),
+        lr_points: series.iter().map(|s| s.lr.len()).sum(),
         truncated_tail: false,
     })
 }
@@ -126,19 +193,40 @@ fn padded_range(values: impl Iterator<Item = f64>, floor_zero: bool) -> std::ops
     lo..hi + 0.05 * span
 }
 
-fn draw(
-    path: &Path,
-    title: &str,
-    loss: &[(f64, f64)],
-    val: &[(f64, f64)],
-    lr: &[(f64, f64)],
-) -> Result<(), String> {
+/// Colours of the runs, in order: (train loss, validation loss, learning rate).
+const COLOURS: [(RGBColor, RGBColor, RGBColor); 4] = [
+    (BLUE, RED, GREEN),
+    (
+        RGBColor(255, 140, 0),
+        RGBColor(128, 0, 128),
+        RGBColor(0, 128, 128),
+    ),
+    (
+        RGBColor(90, 90, 90),
+        RGBColor(0, 0, 0),
+        RGBColor(150, 150, 0),
+    ),
+    (
+        RGBColor(0, 160, 220),
+        RGBColor(200, 0, 120),
+        RGBColor(100, 200, 0),
+    ),
+];
+
+fn draw(path: &Path, title: &str, runs: &[Series]) -> Result<(), String> {
     let e = |err: &dyn std::fmt::Display| err.to_string();
     let root = BitMapBackend::new(path, PLOT_SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(&x))?;
     let (top, bottom) = root.split_vertically(PLOT_SIZE.1 * 2 / 3);
-    let steps = padded_range(loss.iter().chain(val).chain(lr).map(|p| p.0), true);
-    let losses = padded_range(loss.iter().chain(val).map(|p| p.1), true);
+    let all = |f: fn(&Series) -> &Vec<(f64, f64)>| runs.iter().flat_map(move |s| f(s).iter());
+    let steps = padded_range(
+        all(|s| &s.loss)
+            .chain(all(|s| &s.val))
+            .chain(all(|s| &s.lr))
+            .map(|p| p.0),
+        true,
+    );
+    let losses = padded_range(all(|s| &s.loss).chain(all(|s| &s.val)).map(|p| p.1), true);
 
     let mut chart = ChartBuilder::on(&top)
         .caption(format!("{title}: loss"), (FONT, 22))
@@ -156,22 +244,42 @@ fn draw(
         .y_label_formatter(&|v| format!("{v:.2}"))
         .draw()
         .map_err(|x| e(&x))?;
-    if !loss.is_empty() {
-        chart
-            .draw_series(LineSeries::new(loss.iter().copied(), BLUE.stroke_width(2)))
-            .map_err(|x| e(&x))?
-            .label("train loss")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-    }
-    if !val.is_empty() {
-        chart
-            .draw_series(LineSeries::new(val.iter().copied(), RED.stroke_width(2)))
-            .map_err(|x| e(&x))?
-            .label("val loss")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
-        chart
-            .draw_series(val.iter().map(|&p| Circle::new(p, 4, RED.filled())))
-            .map_err(|x| e(&x))?;
+    for (i, run) in runs.iter().enumerate() {
+        let (c_loss, c_val, _) = COLOURS[i % COLOURS.len()];
+        let name = |what: &str| {
+            if run.label.is_empty() {
+                what.to_string()
+            } else {
+                format!("{} {what}", run.label)
+            }
+        };
+        if !run.loss.is_empty() {
+            chart
+                .draw_series(LineSeries::new(
+                    run.loss.iter().copied(),
+                    c_loss.stroke_width(2),
+                ))
+                .map_err(|x| e(&x))?
+                .label(name("train loss"))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c_loss.stroke_width(2))
+                });
+        }
+        if !run.val.is_empty() {
+            chart
+                .draw_series(LineSeries::new(
+                    run.val.iter().copied(),
+                    c_val.stroke_width(2),
+                ))
+                .map_err(|x| e(&x))?
+                .label(name("val loss"))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], c_val.stroke_width(2))
+                });
+            chart
+                .draw_series(run.val.iter().map(|&p| Circle::new(p, 4, c_val.filled())))
+                .map_err(|x| e(&x))?;
+        }
     }
     chart
         .configure_series_labels()
@@ -182,7 +290,7 @@ fn draw(
         .draw()
         .map_err(|x| e(&x))?;
 
-    let lrs = padded_range(lr.iter().map(|p| p.1), true);
+    let lrs = padded_range(all(|s| &s.lr).map(|p| p.1), true);
     let mut lr_chart = ChartBuilder::on(&bottom)
         .caption("learning rate", (FONT, 18))
         .margin(12)
@@ -205,10 +313,16 @@ fn draw(
         })
         .draw()
         .map_err(|x| e(&x))?;
-    if !lr.is_empty() {
-        lr_chart
-            .draw_series(LineSeries::new(lr.iter().copied(), GREEN.stroke_width(2)))
-            .map_err(|x| e(&x))?;
+    for (i, run) in runs.iter().enumerate() {
+        let (_, _, c_lr) = COLOURS[i % COLOURS.len()];
+        if !run.lr.is_empty() {
+            lr_chart
+                .draw_series(LineSeries::new(
+                    run.lr.iter().copied(),
+                    c_lr.stroke_width(2),
+                ))
+                .map_err(|x| e(&x))?;
+        }
     }
     root.present().map_err(|x| e(&x))?;
     Ok(())

@@ -4,7 +4,7 @@
 //! f64 and are rounded to their dtype on the way back.
 
 use super::arena::Arena;
-use super::onednn::onednn;
+use super::onednn::{OneDnn, onednn};
 use crate::error::{Result, RuntimeError};
 use crate::tensor::Tensor;
 use llc_ir::DType;
@@ -173,6 +173,11 @@ pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
         }
         return Ok(());
     }
+    if g.dtype == DType::BF16
+        && let Some(dnnl) = onednn().filter(|d| d.has_bf16())
+    {
+        return run_gemm_bf16(arena, g, dnnl);
+    }
     let a = arena.f64s(&g.a, g.dtype)?;
     let b = arena.f64s(&g.b, g.dtype)?;
     let mut c = if g.beta != 0.0 {
@@ -208,6 +213,107 @@ pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
     }
     let t = Tensor::from_f64([c.len()], c)?;
     arena.write(&g.c, g.dtype, &t)
+}
+
+/// A bf16 GEMM on oneDNN: bf16 operands, f32 accumulation into an f32 copy of `C`'s
+/// buffer (so the elements between rows and batches come back unchanged), rounded to
+/// bf16 (nearest even) on the way back, as a GPU GEMM with a bf16 `C` and f32 compute.
+fn run_gemm_bf16(arena: &mut Arena, g: &GemmDesc, dnnl: &OneDnn) -> Result<()> {
+    use rayon::prelude::*;
+    let (m, n, k) = (g.m as usize, g.n as usize, g.k as usize);
+    let pa = arena.ptr(&g.a)? as *const u16;
+    let pb = arena.ptr(&g.b)? as *const u16;
+    let pc = arena.ptr(&g.c)? as *mut u16;
+    if [pa as usize, pb as usize, pc as usize]
+        .iter()
+        .any(|p| p % 2 != 0)
+    {
+        return Err(RuntimeError::Plan(format!(
+            "gemm %{}: a bf16 operand is not 2-byte aligned",
+            g.name
+        )));
+    }
+    let len = (g.c.bytes / 2) as usize;
+    // SAFETY: `ptr` proved the buffer lies inside the arena, 2-byte aligned (checked);
+    // C does not overlap A or B (`check`).
+    let c_bf16 = unsafe { std::slice::from_raw_parts_mut(pc, len) };
+    let mut c: Vec<f32> = c_bf16
+        .par_iter()
+        .map(|&x| half::bf16::from_bits(x).to_f32())
+        .collect();
+    // Many small products (attention per head): oneDNN's bf16 GEMM costs a fixed
+    // ~0.5 ms a call at these sizes, so they run side by side as f32 products of the
+    // bf16 values (exact in f32, so the same f32-accumulated GEMM).
+    let small = m * k + k * n < SMALL_GEMM;
+    let disjoint = g.stride_c >= g.ldc * (g.m.max(1) - 1) + g.n;
+    if g.batch > 1 && small && disjoint {
+        let widen = |p: *const u16, bytes: u64| -> Vec<f32> {
+            // SAFETY: `ptr` proved the buffer lies inside the arena, 2-byte aligned.
+            let v = unsafe { std::slice::from_raw_parts(p, (bytes / 2) as usize) };
+            v.par_iter()
+                .map(|&x| half::bf16::from_bits(x).to_f32())
+                .collect()
+        };
+        let (a, b) = (widen(pa, g.a.bytes), widen(pb, g.b.bytes));
+        let (rsa, csa) = strides(g.trans_a, g.lda);
+        let (rsb, csb) = strides(g.trans_b, g.ldb);
+        let pc32 = SendPtr(c.as_mut_ptr());
+        (0..g.batch as usize).into_par_iter().for_each(|i| {
+            // SAFETY: `check` proved every addressed element lies inside the buffers,
+            // which `a`, `b` and `c` copy whole; batches of C are disjoint (checked).
+            unsafe {
+                matrixmultiply::sgemm(
+                    m,
+                    k,
+                    n,
+                    g.alpha as f32,
+                    a.as_ptr().add(i * g.stride_a as usize),
+                    rsa,
+                    csa,
+                    b.as_ptr().add(i * g.stride_b as usize),
+                    rsb,
+                    csb,
+                    g.beta as f32,
+                    pc32.get().add(i * g.stride_c as usize),
+                    g.ldc as isize,
+                    1,
+                );
+            }
+        });
+    } else {
+        for i in 0..g.batch as usize {
+            // SAFETY: `check` proved every addressed element of A, B and C lies inside
+            // their buffers; `c` has C's buffer's elements.
+            let ok = unsafe {
+                dnnl.gemm_bf16(
+                    g.trans_a,
+                    g.trans_b,
+                    m,
+                    n,
+                    k,
+                    g.alpha as f32,
+                    pa.add(i * g.stride_a as usize),
+                    g.lda as usize,
+                    pb.add(i * g.stride_b as usize),
+                    g.ldb as usize,
+                    g.beta as f32,
+                    c.as_mut_ptr().add(i * g.stride_c as usize),
+                    g.ldc as usize,
+                )
+            };
+            if !ok {
+                return Err(RuntimeError::Plan(format!(
+                    "gemm %{}: oneDNN rejected the bf16 product",
+                    g.name
+                )));
+            }
+        }
+    }
+    c_bf16
+        .par_iter_mut()
+        .zip(c.par_iter())
+        .for_each(|(d, &x)| *d = half::bf16::from_f32(x).to_bits());
+    Ok(())
 }
 
 /// The f32 GEMM rate of this machine through the library plan GEMMs run on: the best of
@@ -260,4 +366,41 @@ pub fn sgemm_peak_gflops(n: usize, repeat: usize) -> f64 {
         best = best.min(t.elapsed().as_secs_f64());
     }
     2.0 * (n * n * n) as f64 / best / 1e9
+}
+
+/// The bf16 GEMM rate (bf16 operands, f32 accumulation) of this machine through oneDNN:
+/// the best of `repeat` `n³` products, in GFLOP/s; `None` without oneDNN's bf16 GEMM.
+pub fn bf16_gemm_peak_gflops(n: usize, repeat: usize) -> Option<f64> {
+    let dnnl = onednn().filter(|d| d.has_bf16())?;
+    let bits = |i: usize, m: usize| half::bf16::from_f32((i % m) as f32 * 0.1).to_bits();
+    let a: Vec<u16> = (0..n * n).map(|i| bits(i, 7)).collect();
+    let b: Vec<u16> = (0..n * n).map(|i| bits(i, 5)).collect();
+    let mut c = vec![0f32; n * n];
+    let mut best = f64::MAX;
+    for _ in 0..repeat.max(1) + 1 {
+        let t = std::time::Instant::now();
+        // SAFETY: three dense n x n matrices with row stride n.
+        let ok = unsafe {
+            dnnl.gemm_bf16(
+                false,
+                false,
+                n,
+                n,
+                n,
+                1.0,
+                a.as_ptr(),
+                n,
+                b.as_ptr(),
+                n,
+                0.0,
+                c.as_mut_ptr(),
+                n,
+            )
+        };
+        if !ok {
+            return None;
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Some(2.0 * (n as f64).powi(3) / best / 1e9)
 }

@@ -24,10 +24,29 @@ type SgemmFn = unsafe extern "C" fn(
     i64,
 ) -> i32;
 
+/// `dnnl_gemm_bf16bf16f32`: as `dnnl_sgemm` with bf16 `A` and `B` (bit patterns) and
+/// an f32 `C`, accumulating in f32 (exported by oneDNN's library, not in its header).
+type GemmBf16Fn = unsafe extern "C" fn(
+    c_char,
+    c_char,
+    i64,
+    i64,
+    i64,
+    f32,
+    *const u16,
+    i64,
+    *const u16,
+    i64,
+    f32,
+    *mut f32,
+    i64,
+) -> i32;
+
 /// The loaded library.
 pub(crate) struct OneDnn {
     _lib: libloading::Library,
     sgemm: SgemmFn,
+    gemm_bf16: Option<GemmBf16Fn>,
 }
 
 /// Which library runs GEMMs in this process.
@@ -53,7 +72,15 @@ pub(crate) fn onednn() -> Option<&'static OneDnn> {
                 .iter()
                 .find_map(|n| libloading::Library::new(n).ok())?;
             let sgemm = *lib.get::<SgemmFn>(b"dnnl_sgemm").ok()?;
-            Some(OneDnn { _lib: lib, sgemm })
+            let gemm_bf16 = lib
+                .get::<GemmBf16Fn>(b"dnnl_gemm_bf16bf16f32")
+                .ok()
+                .map(|f| *f);
+            Some(OneDnn {
+                _lib: lib,
+                sgemm,
+                gemm_bf16,
+            })
         }
     })
     .as_ref()
@@ -86,6 +113,58 @@ impl OneDnn {
         // SAFETY: the caller's contract.
         let status = unsafe {
             (self.sgemm)(
+                t(trans_a),
+                t(trans_b),
+                m as i64,
+                n as i64,
+                k as i64,
+                alpha,
+                a,
+                lda as i64,
+                b,
+                ldb as i64,
+                beta,
+                c,
+                ldc as i64,
+            )
+        };
+        status == 0
+    }
+
+    /// Does this library have the bf16 GEMM?
+    pub(crate) fn has_bf16(&self) -> bool {
+        self.gemm_bf16.is_some()
+    }
+
+    /// One row-major product of bf16 matrices into an f32 `C`, accumulated in f32;
+    /// `false` when oneDNN reports an error or has no bf16 GEMM.
+    ///
+    /// # Safety
+    /// As [`OneDnn::sgemm`].
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) unsafe fn gemm_bf16(
+        &self,
+        trans_a: bool,
+        trans_b: bool,
+        m: usize,
+        n: usize,
+        k: usize,
+        alpha: f32,
+        a: *const u16,
+        lda: usize,
+        b: *const u16,
+        ldb: usize,
+        beta: f32,
+        c: *mut f32,
+        ldc: usize,
+    ) -> bool {
+        let Some(f) = self.gemm_bf16 else {
+            return false;
+        };
+        let t = |x: bool| if x { b'T' } else { b'N' } as c_char;
+        // SAFETY: the caller's contract.
+        let status = unsafe {
+            f(
                 t(trans_a),
                 t(trans_b),
                 m as i64,
