@@ -202,9 +202,11 @@ fn bf16_updates_below_bf16_resolution_and_weight_decay_reach_the_f32_master_weig
     );
 }
 
-/// The plan's arena of `preset`'s step at batch 1 x 2048 in `precision` for `target`.
+/// The plan's arena of `preset`'s step at one sequence of its context (at most 2048
+/// tokens) in `precision` for `target`.
 fn arena(preset: &str, precision: Precision, target: Target, dir: &std::path::Path) -> u64 {
-    let step = fused_step_in(preset, 1, 2048, precision);
+    let seq = LlamaConfig::preset(preset).unwrap().max_seq_len.min(2048);
+    let step = fused_step_in(preset, 1, seq, precision);
     let opts = ArtifactOptions {
         target,
         ..ArtifactOptions::default()
