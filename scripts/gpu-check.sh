@@ -114,6 +114,15 @@ if [ "$(remaining)" -gt 100 ]; then
     --json "$OUT/bench-110m-tf32.json"
 fi
 
+# 4b. Mixed precision, when there is time: the bf16 step against the CPU's bf16
+#     interpreter (expect bf16 rounding differences: tests/integration/bf16.rs), and the
+#     bf16 benchmarks (MFU against the device's bf16 peak).
+if [ "$(remaining)" -gt 100 ]; then
+  run check-tiny-bf16 60 "$BIN" gpu-check --artifact "$A/tiny-bf16" --steps 10 --json "$OUT/check-tiny-bf16.json"
+  run bench-110m-bf16 60 "$BIN" bench gpu --artifact "$A/110m-bf16" --steps 10 --warmup 2 --json "$OUT/bench-110m-bf16.json"
+  run bench-tinyllama-bf16 90 "$BIN" bench gpu --artifact "$A/tinyllama-bf16" --steps 5 --warmup 2 --json "$OUT/bench-tinyllama-bf16.json"
+fi
+
 # 5. The table.
 ours=$(ls "$OUT"/bench-*.json 2>/dev/null)
 torchres=$(ls "$OUT"/torch.json 2>/dev/null)

@@ -52,13 +52,17 @@ mkdir -p "$BUNDLE/artifacts" "$BUNDLE/models" "$BUNDLE/data"
 #   its update comparison (p_after - p_initial) sees updates far above f32 rounding (the
 #   default recipe, 2000 warmup steps at 3e-4, updates by ~1e-7 in 10 steps).
 # 15m-train: the 200-step training run on the corpus (warmup and schedule sized to it).
-# 110m, tinyllama: the benchmark shapes of the issue.
+# 110m, tinyllama: the benchmark shapes of the issue; *-bf16: the same in mixed
+#   precision (bf16 GEMMs, f32 master weights: compile --precision bf16).
 configs=(
   "tiny|tiny|2|16||--lr 1e-2 --warmup-steps 4 --total-steps 20"
   "15m|llama2-15m|2|64||--lr 1e-2 --warmup-steps 4 --total-steps 20"
   "15m-train|llama2-15m|16|256|--vocab $VOCAB|--lr 1e-3 --warmup-steps 20 --total-steps 200"
   "110m|llama2-110m|16|1024||"
   "tinyllama|tinyllama-1.1b|4|2048||"
+  "tiny-bf16|tiny|2|16||--lr 1e-2 --warmup-steps 4 --total-steps 20 --precision bf16"
+  "110m-bf16|llama2-110m|16|1024||--precision bf16"
+  "tinyllama-bf16|tinyllama-1.1b|4|2048||--precision bf16"
 )
 for c in "${configs[@]}"; do
   IFS='|' read -r name preset batch seq mflags cflags <<<"$c"
