@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use llc_runtime::metrics::plot::PLOT_SIZE;
-use llc_runtime::metrics::{MetricRecord, MetricsWriter, plot_metrics};
+use llc_runtime::metrics::{MetricRecord, MetricsWriter, plot_metrics, plot_runs};
 
 /// Width and height from a PNG's IHDR chunk.
 fn png_size(bytes: &[u8]) -> (u32, u32) {
@@ -82,4 +82,36 @@ fn nothing_to_plot_is_an_error() {
         format!("{}: no records with a loss value to plot", log.display())
     );
     assert!(!out.exists());
+}
+
+#[test]
+fn several_runs_share_one_plot_and_an_empty_one_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("f32"), dir.path().join("bf16"));
+    for (d, steps) in [(&a, 120), (&b, 80)] {
+        std::fs::create_dir(d).unwrap();
+        write_run(&d.join("metrics.jsonl"), steps);
+    }
+    let out = dir.path().join("both.png");
+    let s = plot_runs(&[&a.join("metrics.jsonl"), &b.join("metrics.jsonl")], &out).unwrap();
+    assert_eq!(
+        (s.loss_points, s.val_points, s.lr_points),
+        (200, 5 + 4, 200)
+    );
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(png_size(&bytes), PLOT_SIZE);
+    assert!(bytes.len() > 20_000, "png is {} bytes", bytes.len());
+    // a run with nothing to plot is an error naming its log, and nothing is written
+    let empty = dir.path().join("blank");
+    std::fs::create_dir(&empty).unwrap();
+    std::fs::write(empty.join("metrics.jsonl"), "").unwrap();
+    let out2 = dir.path().join("none.png");
+    let err = plot_runs(
+        &[&a.join("metrics.jsonl"), &empty.join("metrics.jsonl")],
+        &out2,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("blank/metrics.jsonl"), "{err}");
+    assert!(!out2.exists());
 }

@@ -116,7 +116,7 @@ fn probs<T: Float>(d: &Dims, q: &[T], k: &[T]) -> (Vec<T>, Vec<T>) {
 }
 
 /// The probabilities the value GEMMs read.
-fn for_gemm<'a, T>(p: &'a (Vec<T>, Vec<T>)) -> &'a [T] {
+fn for_gemm<T>(p: &(Vec<T>, Vec<T>)) -> &[T] {
     if p.1.is_empty() { &p.0 } else { &p.1 }
 }
 
