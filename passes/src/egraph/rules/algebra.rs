@@ -1,5 +1,5 @@
 //! Algebra: identities (`x*1`, `x+0`, `x-0`, `x/1`, `--x`, `select(c, x, x)`, casts to the
-//! same type) and constant folding of elementwise ops on constants. Common subexpressions
+//! same type, a float widened and narrowed back) and constant folding of elementwise ops on constants. Common subexpressions
 //! need no rule: equal terms share one e-class from the moment they are added.
 //!
 //! `x*0 = 0` is folded too, which assumes finite values (`inf*0` is NaN); a training step
@@ -26,6 +26,7 @@ pub fn rules() -> Vec<Rule> {
         rule(G, "neg-neg", "(neg (neg ?x))", |c| Some(c.id("?x"))),
         rule(G, "select-same", "(select ?m ?x ?x)", |c| Some(c.id("?x"))),
         rule(G, "cast-identity", "(cast ?x ?t)", cast_identity),
+        rule(G, "cast-round-trip", "(cast (cast ?x ?wide) ?t)", cast_round_trip),
     ];
     let folds: [(&str, BuildFn); 7] = [
         ("add", |c| fold(c, |a, b| a + b)),
@@ -61,6 +62,20 @@ fn cast_identity(c: &mut Ctx) -> Option<Id> {
         Attr::Type(t) if t.to_type() == x => Some(c.id("?x")),
         _ => None,
     }
+}
+
+/// A float widened to a format that holds every value of its own (bf16 or f16 to f32 or
+/// f64, f32 to f64) and cast back is itself: the widening is exact. (Mixed precision's
+/// casts leave such pairs where a bf16 GEMM result is cast up and the next GEMM's
+/// operand down again.)
+fn cast_round_trip(c: &mut Ctx) -> Option<Id> {
+    use llc_ir::DType::{BF16, F16, F32, F64};
+    let x = c.ty("?x")?;
+    let (Attr::Type(wide), Attr::Type(back)) = (c.attr("?wide")?, c.attr("?t")?) else {
+        return None;
+    };
+    let exact = matches!((x.dtype, wide.dtype), (BF16 | F16, F32 | F64) | (F32, F64));
+    (exact && back.to_type() == x).then(|| c.id("?x"))
 }
 
 /// Both operands constant: the result is the constant `f(a, b)` (computed in f64; the
