@@ -435,6 +435,28 @@ fn layout_cases() -> Vec<Case> {
 }",
         ),
         case(
+            "cast-before-reshape",
+            "cast_before_reshape",
+            // moved into the view, the cast is the one already made of `x`
+            "func @cast_before_reshape(input %x: f32[2,6]) {
+  %c = cast %x : bf16[2,6]
+  %r = reshape %x : f32[3,4]
+  %y = cast %r : bf16[3,4]
+  return %c, %y
+}",
+        ),
+        case(
+            "cast-before-transpose",
+            "cast_before_transpose",
+            "func @cast_before_transpose(input %x: f32[2,3,4]) {
+  %h = cast %x : bf16[2,3,4]
+  %w = cast %h : f32[2,3,4]
+  %t = transpose %w {perm = [0, 2, 1]} : f32[2,4,3]
+  %y = cast %t : bf16[2,4,3]
+  return %y
+}",
+        ),
+        case(
             "broadcast-identity",
             "broadcast_identity",
             "func @broadcast_identity(input %x: f32[2,6]) {

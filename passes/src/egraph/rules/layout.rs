@@ -1,7 +1,10 @@
 //! Layout: transposes folded into matmul operand flags, double transposes and reshapes
 //! cancelled, identity views removed, slices of concatenations resolved, concatenations of
 //! adjacent slices and nested concatenations merged, and elementwise ops moved before a
-//! broadcast (so they run on the small tensor and the broadcast is read by the consumer).
+//! broadcast (so they run on the small tensor and the broadcast is read by the consumer);
+//! casts move inside reshapes and transposes too, so a cast meets the cast it undoes
+//! (`cast-round-trip`: mixed precision casts a GEMM result up, views it, and casts it
+//! down for the next GEMM).
 
 use super::{BuildFn, Ctx, KindSearcher, Rule, RuleGroup, custom, rule};
 use crate::egraph::language::{Attr, TensorLang};
@@ -46,6 +49,18 @@ pub fn rules() -> Vec<Rule> {
             "broadcast-broadcast",
             "(broadcast (broadcast ?x ?t1) ?t2)",
             broadcast_broadcast,
+        ),
+        rule(
+            G,
+            "cast-before-reshape",
+            "(cast (reshape ?x ?t) ?d)",
+            cast_before_reshape,
+        ),
+        rule(
+            G,
+            "cast-before-transpose",
+            "(cast (transpose ?x ?p) ?d)",
+            cast_before_transpose,
         ),
         custom(
             G,
@@ -263,6 +278,31 @@ fn cast_before_broadcast(c: &mut Ctx) -> Option<Id> {
     let d = c.attr_leaf(Attr::Type((&xt).into()));
     let inner = c.add(TensorLang::Cast([x, d]));
     c.broadcast(inner, &shape)
+}
+
+/// `x` cast to the dtype of the cast attribute bound to `d`.
+fn cast_to(c: &mut Ctx, x: Id, d: &str) -> Option<Id> {
+    let dtype = match c.attr(d)? {
+        Attr::Type(t) => t.dtype,
+        _ => return None,
+    };
+    let xt = c.ty_of(x)?.with_dtype(dtype);
+    let d = c.attr_leaf(Attr::Type((&xt).into()));
+    Some(c.add(TensorLang::Cast([x, d])))
+}
+
+/// `cast(reshape(x)) = reshape(cast(x))`.
+fn cast_before_reshape(c: &mut Ctx) -> Option<Id> {
+    let shape = c.type_attr("?t")?;
+    let inner = cast_to(c, c.id("?x"), "?d")?;
+    c.reshape(inner, &shape)
+}
+
+/// `cast(transpose(x)) = transpose(cast(x))`.
+fn cast_before_transpose(c: &mut Ctx) -> Option<Id> {
+    let p = c.id("?p");
+    let inner = cast_to(c, c.id("?x"), "?d")?;
+    Some(c.add(TensorLang::Transpose([inner, p])))
 }
 
 /// `f(broadcast(x), broadcast(y)) = broadcast(f(x, y))` for `BINARY[I]` and equal shapes
