@@ -4,7 +4,7 @@
 //! f64 and are rounded to their dtype on the way back.
 
 use super::arena::Arena;
-use super::onednn::{OneDnn, onednn};
+use super::onednn::{OneDnn, Operand, onednn};
 use crate::error::{Result, RuntimeError};
 use crate::tensor::Tensor;
 use llc_ir::DType;
@@ -100,77 +100,12 @@ pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
             return Ok(());
         }
         if let Some(dnnl) = onednn() {
-            for i in 0..g.batch as usize {
-                // SAFETY: as for the fallback below.
-                let ok = unsafe {
-                    dnnl.sgemm(
-                        g.trans_a,
-                        g.trans_b,
-                        m,
-                        n,
-                        k,
-                        g.alpha as f32,
-                        pa.add(i * g.stride_a as usize),
-                        g.lda as usize,
-                        pb.add(i * g.stride_b as usize),
-                        g.ldb as usize,
-                        g.beta as f32,
-                        pc.add(i * g.stride_c as usize),
-                        g.ldc as usize,
-                    )
-                };
-                if !ok {
-                    return Err(RuntimeError::Plan(format!(
-                        "gemm %{}: oneDNN rejected the product",
-                        g.name
-                    )));
-                }
-            }
-            return Ok(());
+            // SAFETY: as for the fallback.
+            return unsafe { dnnl_batches(dnnl, g, pa, pb, pc) };
         }
-        let (pa, pb, pc) = (
-            SendPtr(pa as *mut f32),
-            SendPtr(pb as *mut f32),
-            SendPtr(pc),
-        );
-        let one = |i: usize| {
-            let (oa, ob, oc) = (
-                i * g.stride_a as usize,
-                i * g.stride_b as usize,
-                i * g.stride_c as usize,
-            );
-            // SAFETY: `check` proved every addressed element of A, B and C lies inside
-            // their buffers, which `ptr` proved lie inside the arena; C does not overlap
-            // A or B (checked), and batches of C are disjoint when run in parallel.
-            unsafe {
-                matrixmultiply::sgemm(
-                    m,
-                    k,
-                    n,
-                    g.alpha as f32,
-                    pa.get().add(oa),
-                    rsa,
-                    csa,
-                    pb.get().add(ob),
-                    rsb,
-                    csb,
-                    g.beta as f32,
-                    pc.get().add(oc),
-                    rsc,
-                    csc,
-                );
-            }
-        };
-        // The library threads one product only when it is large; many small ones (attention
-        // per head) run side by side instead, when their results are disjoint.
-        let small = m * k + k * n < SMALL_GEMM;
-        let disjoint = g.stride_c >= g.ldc * (g.m.max(1) - 1) + g.n;
-        if g.batch > 1 && small && disjoint {
-            use rayon::prelude::*;
-            (0..g.batch as usize).into_par_iter().for_each(one);
-        } else {
-            (0..g.batch as usize).for_each(one);
-        }
+        // SAFETY: `check` proved every addressed element of A, B and C lies inside their
+        // buffers, which `ptr` proved lie inside the arena; C does not overlap A or B.
+        unsafe { mm_batches(g, pa, pb, pc) };
         return Ok(());
     }
     if g.dtype == DType::BF16
@@ -220,7 +155,6 @@ pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
 /// bf16 (nearest even) on the way back, as a GPU GEMM with a bf16 `C` and f32 compute.
 fn run_gemm_bf16(arena: &mut Arena, g: &GemmDesc, dnnl: &OneDnn) -> Result<()> {
     use rayon::prelude::*;
-    let (m, n, k) = (g.m as usize, g.n as usize, g.k as usize);
     let pa = arena.ptr(&g.a)? as *const u16;
     let pb = arena.ptr(&g.b)? as *const u16;
     let pc = arena.ptr(&g.c)? as *mut u16;
@@ -244,9 +178,7 @@ fn run_gemm_bf16(arena: &mut Arena, g: &GemmDesc, dnnl: &OneDnn) -> Result<()> {
     // Many small products (attention per head): oneDNN's bf16 GEMM costs a fixed
     // ~0.5 ms a call at these sizes, so they run side by side as f32 products of the
     // bf16 values (exact in f32, so the same f32-accumulated GEMM).
-    let small = m * k + k * n < SMALL_GEMM;
-    let disjoint = g.stride_c >= g.ldc * (g.m.max(1) - 1) + g.n;
-    if g.batch > 1 && small && disjoint {
+    if side_by_side(g) {
         let widen = |p: *const u16, bytes: u64| -> Vec<f32> {
             // SAFETY: `ptr` proved the buffer lies inside the arena, 2-byte aligned.
             let v = unsafe { std::slice::from_raw_parts(p, (bytes / 2) as usize) };
@@ -255,59 +187,13 @@ fn run_gemm_bf16(arena: &mut Arena, g: &GemmDesc, dnnl: &OneDnn) -> Result<()> {
                 .collect()
         };
         let (a, b) = (widen(pa, g.a.bytes), widen(pb, g.b.bytes));
-        let (rsa, csa) = strides(g.trans_a, g.lda);
-        let (rsb, csb) = strides(g.trans_b, g.ldb);
-        let pc32 = SendPtr(c.as_mut_ptr());
-        (0..g.batch as usize).into_par_iter().for_each(|i| {
-            // SAFETY: `check` proved every addressed element lies inside the buffers,
-            // which `a`, `b` and `c` copy whole; batches of C are disjoint (checked).
-            unsafe {
-                matrixmultiply::sgemm(
-                    m,
-                    k,
-                    n,
-                    g.alpha as f32,
-                    a.as_ptr().add(i * g.stride_a as usize),
-                    rsa,
-                    csa,
-                    b.as_ptr().add(i * g.stride_b as usize),
-                    rsb,
-                    csb,
-                    g.beta as f32,
-                    pc32.get().add(i * g.stride_c as usize),
-                    g.ldc as isize,
-                    1,
-                );
-            }
-        });
+        // SAFETY: `check` proved every addressed element lies inside the buffers, which
+        // `a`, `b` and `c` copy whole.
+        unsafe { mm_batches(g, a.as_ptr(), b.as_ptr(), c.as_mut_ptr()) };
     } else {
-        for i in 0..g.batch as usize {
-            // SAFETY: `check` proved every addressed element of A, B and C lies inside
-            // their buffers; `c` has C's buffer's elements.
-            let ok = unsafe {
-                dnnl.gemm_bf16(
-                    g.trans_a,
-                    g.trans_b,
-                    m,
-                    n,
-                    k,
-                    g.alpha as f32,
-                    pa.add(i * g.stride_a as usize),
-                    g.lda as usize,
-                    pb.add(i * g.stride_b as usize),
-                    g.ldb as usize,
-                    g.beta as f32,
-                    c.as_mut_ptr().add(i * g.stride_c as usize),
-                    g.ldc as usize,
-                )
-            };
-            if !ok {
-                return Err(RuntimeError::Plan(format!(
-                    "gemm %{}: oneDNN rejected the bf16 product",
-                    g.name
-                )));
-            }
-        }
+        // SAFETY: `check` proved every addressed element of A, B and C lies inside their
+        // buffers; `c` has C's buffer's elements.
+        unsafe { dnnl_batches(dnnl, g, pa, pb, c.as_mut_ptr())? };
     }
     c_bf16
         .par_iter_mut()
@@ -316,20 +202,125 @@ fn run_gemm_bf16(arena: &mut Arena, g: &GemmDesc, dnnl: &OneDnn) -> Result<()> {
     Ok(())
 }
 
+/// Whether `g`'s batches run side by side: many small products (attention per head),
+/// whose results are disjoint. The libraries thread one product only when it is large.
+fn side_by_side(g: &GemmDesc) -> bool {
+    let (m, n, k) = (g.m as usize, g.n as usize, g.k as usize);
+    let small = m * k + k * n < SMALL_GEMM;
+    let disjoint = g.stride_c >= g.ldc * (g.m.max(1) - 1) + g.n;
+    g.batch > 1 && small && disjoint
+}
+
+/// Every batch of `g` through oneDNN, on operands of type `T` at `pa`, `pb` into the f32
+/// `C` at `pc`.
+///
+/// # Safety
+/// Every element `g` addresses from the pointers must be valid; C overlaps neither A nor B.
+unsafe fn dnnl_batches<T: Operand>(
+    dnnl: &OneDnn,
+    g: &GemmDesc,
+    pa: *const T,
+    pb: *const T,
+    pc: *mut f32,
+) -> Result<()> {
+    for i in 0..g.batch as usize {
+        // SAFETY: the caller's contract.
+        let ok = unsafe {
+            dnnl.gemm(
+                g.trans_a,
+                g.trans_b,
+                g.m as usize,
+                g.n as usize,
+                g.k as usize,
+                g.alpha as f32,
+                pa.add(i * g.stride_a as usize),
+                g.lda as usize,
+                pb.add(i * g.stride_b as usize),
+                g.ldb as usize,
+                g.beta as f32,
+                pc.add(i * g.stride_c as usize),
+                g.ldc as usize,
+            )
+        };
+        if !ok {
+            return Err(RuntimeError::Plan(format!(
+                "gemm %{}: oneDNN rejected the {} product",
+                g.name, g.dtype
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Every batch of `g` through matrixmultiply on f32 operands, side by side when
+/// [`side_by_side`] says so.
+///
+/// # Safety
+/// As [`dnnl_batches`].
+unsafe fn mm_batches(g: &GemmDesc, pa: *const f32, pb: *const f32, pc: *mut f32) {
+    let (m, n, k) = (g.m as usize, g.n as usize, g.k as usize);
+    let (rsa, csa) = strides(g.trans_a, g.lda);
+    let (rsb, csb) = strides(g.trans_b, g.ldb);
+    let (pa, pb, pc) = (
+        SendPtr(pa as *mut f32),
+        SendPtr(pb as *mut f32),
+        SendPtr(pc),
+    );
+    let one = |i: usize| {
+        // SAFETY: the caller's contract; batches of C are disjoint when run side by side.
+        unsafe {
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                g.alpha as f32,
+                pa.get().add(i * g.stride_a as usize),
+                rsa,
+                csa,
+                pb.get().add(i * g.stride_b as usize),
+                rsb,
+                csb,
+                g.beta as f32,
+                pc.get().add(i * g.stride_c as usize),
+                g.ldc as isize,
+                1,
+            );
+        }
+    };
+    if side_by_side(g) {
+        use rayon::prelude::*;
+        (0..g.batch as usize).into_par_iter().for_each(one);
+    } else {
+        (0..g.batch as usize).for_each(one);
+    }
+}
+
+/// `2n³ / t` in GFLOP/s for the best time `t` of `repeat + 1` runs of `product`; `None`
+/// when a run fails.
+fn best_rate(n: usize, repeat: usize, mut product: impl FnMut() -> bool) -> Option<f64> {
+    let mut best = f64::MAX;
+    for _ in 0..repeat.max(1) + 1 {
+        let t = std::time::Instant::now();
+        if !product() {
+            return None;
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Some(2.0 * (n as f64).powi(3) / best / 1e9)
+}
+
 /// The f32 GEMM rate of this machine through the library plan GEMMs run on: the best of
 /// `repeat` `n³` products, in GFLOP/s (benchmarks report their share of it).
 pub fn sgemm_peak_gflops(n: usize, repeat: usize) -> f64 {
     let a: Vec<f32> = (0..n * n).map(|i| (i % 7) as f32 * 0.1).collect();
     let b: Vec<f32> = (0..n * n).map(|i| (i % 5) as f32 * 0.1).collect();
     let mut c = vec![0f32; n * n];
-    let mut best = f64::MAX;
-    for _ in 0..repeat.max(1) + 1 {
-        let t = std::time::Instant::now();
+    best_rate(n, repeat, || {
         // SAFETY: three dense n x n matrices with row stride n.
         unsafe {
             match onednn() {
                 Some(d) => {
-                    d.sgemm(
+                    d.gemm(
                         false,
                         false,
                         n,
@@ -363,9 +354,9 @@ pub fn sgemm_peak_gflops(n: usize, repeat: usize) -> f64 {
                 ),
             }
         }
-        best = best.min(t.elapsed().as_secs_f64());
-    }
-    2.0 * (n * n * n) as f64 / best / 1e9
+        true
+    })
+    .unwrap_or(0.0)
 }
 
 /// The bf16 GEMM rate (bf16 operands, f32 accumulation) of this machine through oneDNN:
@@ -376,12 +367,10 @@ pub fn bf16_gemm_peak_gflops(n: usize, repeat: usize) -> Option<f64> {
     let a: Vec<u16> = (0..n * n).map(|i| bits(i, 7)).collect();
     let b: Vec<u16> = (0..n * n).map(|i| bits(i, 5)).collect();
     let mut c = vec![0f32; n * n];
-    let mut best = f64::MAX;
-    for _ in 0..repeat.max(1) + 1 {
-        let t = std::time::Instant::now();
+    best_rate(n, repeat, || {
         // SAFETY: three dense n x n matrices with row stride n.
-        let ok = unsafe {
-            dnnl.gemm_bf16(
+        unsafe {
+            dnnl.gemm(
                 false,
                 false,
                 n,
@@ -396,11 +385,6 @@ pub fn bf16_gemm_peak_gflops(n: usize, repeat: usize) -> Option<f64> {
                 c.as_mut_ptr(),
                 n,
             )
-        };
-        if !ok {
-            return None;
         }
-        best = best.min(t.elapsed().as_secs_f64());
-    }
-    Some(2.0 * (n as f64).powi(3) / best / 1e9)
+    })
 }

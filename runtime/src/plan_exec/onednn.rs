@@ -7,46 +7,48 @@
 use std::ffi::c_char;
 use std::sync::OnceLock;
 
-/// `dnnl_sgemm`: row-major `C = alpha·op(A)·op(B) + beta·C`.
-type SgemmFn = unsafe extern "C" fn(
+/// A row-major oneDNN GEMM, `C = alpha·op(A)·op(B) + beta·C` with an f32 `C` and f32
+/// accumulation, over `A` and `B` of element type `T`: `dnnl_sgemm` (f32) and
+/// `dnnl_gemm_bf16bf16f32` (bf16 bit patterns; exported by the library, not in its header).
+type GemmFn<T> = unsafe extern "C" fn(
     c_char,
     c_char,
     i64,
     i64,
     i64,
     f32,
-    *const f32,
+    *const T,
     i64,
-    *const f32,
+    *const T,
     i64,
     f32,
     *mut f32,
     i64,
 ) -> i32;
 
-/// `dnnl_gemm_bf16bf16f32`: as `dnnl_sgemm` with bf16 `A` and `B` (bit patterns) and
-/// an f32 `C`, accumulating in f32 (exported by oneDNN's library, not in its header).
-type GemmBf16Fn = unsafe extern "C" fn(
-    c_char,
-    c_char,
-    i64,
-    i64,
-    i64,
-    f32,
-    *const u16,
-    i64,
-    *const u16,
-    i64,
-    f32,
-    *mut f32,
-    i64,
-) -> i32;
+/// An operand type oneDNN has a GEMM for: f32, and bf16 as its `u16` bit patterns.
+pub(crate) trait Operand: Sized {
+    /// The library's GEMM for this type, if it has one.
+    fn entry(lib: &OneDnn) -> Option<GemmFn<Self>>;
+}
+
+impl Operand for f32 {
+    fn entry(lib: &OneDnn) -> Option<GemmFn<f32>> {
+        Some(lib.sgemm)
+    }
+}
+
+impl Operand for u16 {
+    fn entry(lib: &OneDnn) -> Option<GemmFn<u16>> {
+        lib.gemm_bf16
+    }
+}
 
 /// The loaded library.
 pub(crate) struct OneDnn {
     _lib: libloading::Library,
-    sgemm: SgemmFn,
-    gemm_bf16: Option<GemmBf16Fn>,
+    sgemm: GemmFn<f32>,
+    gemm_bf16: Option<GemmFn<u16>>,
 }
 
 /// Which library runs GEMMs in this process.
@@ -71,9 +73,9 @@ pub(crate) fn onednn() -> Option<&'static OneDnn> {
             let lib = ["libdnnl.so.2", "libdnnl.so"]
                 .iter()
                 .find_map(|n| libloading::Library::new(n).ok())?;
-            let sgemm = *lib.get::<SgemmFn>(b"dnnl_sgemm").ok()?;
+            let sgemm = *lib.get::<GemmFn<f32>>(b"dnnl_sgemm").ok()?;
             let gemm_bf16 = lib
-                .get::<GemmBf16Fn>(b"dnnl_gemm_bf16bf16f32")
+                .get::<GemmFn<u16>>(b"dnnl_gemm_bf16bf16f32")
                 .ok()
                 .map(|f| *f);
             Some(OneDnn {
@@ -87,62 +89,19 @@ pub(crate) fn onednn() -> Option<&'static OneDnn> {
 }
 
 impl OneDnn {
-    /// One row-major f32 product; `false` when oneDNN reports an error.
-    ///
-    /// # Safety
-    /// The pointers must address matrices of the sizes the dimensions and leading
-    /// dimensions describe, and C must not overlap A or B.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) unsafe fn sgemm(
-        &self,
-        trans_a: bool,
-        trans_b: bool,
-        m: usize,
-        n: usize,
-        k: usize,
-        alpha: f32,
-        a: *const f32,
-        lda: usize,
-        b: *const f32,
-        ldb: usize,
-        beta: f32,
-        c: *mut f32,
-        ldc: usize,
-    ) -> bool {
-        let t = |x: bool| if x { b'T' } else { b'N' } as c_char;
-        // SAFETY: the caller's contract.
-        let status = unsafe {
-            (self.sgemm)(
-                t(trans_a),
-                t(trans_b),
-                m as i64,
-                n as i64,
-                k as i64,
-                alpha,
-                a,
-                lda as i64,
-                b,
-                ldb as i64,
-                beta,
-                c,
-                ldc as i64,
-            )
-        };
-        status == 0
-    }
-
     /// Does this library have the bf16 GEMM?
     pub(crate) fn has_bf16(&self) -> bool {
         self.gemm_bf16.is_some()
     }
 
-    /// One row-major product of bf16 matrices into an f32 `C`, accumulated in f32;
-    /// `false` when oneDNN reports an error or has no bf16 GEMM.
+    /// One row-major product of `T` matrices into an f32 `C`, accumulated in f32;
+    /// `false` when oneDNN reports an error or has no GEMM for `T`.
     ///
     /// # Safety
-    /// As [`OneDnn::sgemm`].
+    /// The pointers must address matrices of the sizes the dimensions and leading
+    /// dimensions describe, and C must not overlap A or B.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) unsafe fn gemm_bf16(
+    pub(crate) unsafe fn gemm<T: Operand>(
         &self,
         trans_a: bool,
         trans_b: bool,
@@ -150,15 +109,15 @@ impl OneDnn {
         n: usize,
         k: usize,
         alpha: f32,
-        a: *const u16,
+        a: *const T,
         lda: usize,
-        b: *const u16,
+        b: *const T,
         ldb: usize,
         beta: f32,
         c: *mut f32,
         ldc: usize,
     ) -> bool {
-        let Some(f) = self.gemm_bf16 else {
+        let Some(f) = T::entry(self) else {
             return false;
         };
         let t = |x: bool| if x { b'T' } else { b'N' } as c_char;
