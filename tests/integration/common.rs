@@ -178,6 +178,27 @@ pub fn corpus(dir: &Path) -> PathBuf {
     path
 }
 
+/// 400 generated documents of 24 words (blank-line separated) at `dir/text.txt`; word `w`
+/// of document `d` is word `(d·a + w²·b + w) mod 16` of a fixed list, so two tests can
+/// draw different text.
+pub fn word_documents(dir: &Path, a: usize, b: usize) -> PathBuf {
+    let words = [
+        "the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "and", "runs", "away",
+        "into", "woods", "at", "night",
+    ];
+    let mut text = String::new();
+    for d in 0..400usize {
+        for w in 0..24usize {
+            text.push_str(words[(d * a + w * w * b + w) % words.len()]);
+            text.push(' ');
+        }
+        text.push_str("\n\n");
+    }
+    let path = dir.join("text.txt");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// Per-step `(step, loss, grad_norm, lr)` of a metrics log, in step order.
 pub fn losses(metrics: &Path) -> Vec<(u64, f64, f64, f64)> {
     std::fs::read_to_string(metrics)

@@ -436,21 +436,7 @@ fn compiled_tiny(dir: &Path, target: &str, name: &str) -> PathBuf {
 
 /// A small generated corpus (blank-line separated documents).
 fn text_file(dir: &Path) -> PathBuf {
-    let words = [
-        "the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "and", "runs", "away",
-        "into", "woods", "at", "night",
-    ];
-    let mut text = String::new();
-    for d in 0..400usize {
-        for w in 0..24usize {
-            text.push_str(words[(d * 7 + w * w * 3 + w) % words.len()]);
-            text.push(' ');
-        }
-        text.push_str("\n\n");
-    }
-    let path = dir.join("text.txt");
-    std::fs::write(&path, text).unwrap();
-    path
+    crate::common::word_documents(dir, 7, 3)
 }
 
 fn small_train<'a>(text: &'a str, out: &'a str, backend: &'a str) -> Vec<&'a str> {

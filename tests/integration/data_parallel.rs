@@ -73,21 +73,7 @@ fn mpi_ok(mpirun: &Path, n: usize, args: &[&str]) -> String {
 
 /// A small generated corpus (blank-line separated documents).
 fn text_file(dir: &Path) -> PathBuf {
-    let words = [
-        "the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "and", "runs", "away",
-        "into", "woods", "at", "night",
-    ];
-    let mut text = String::new();
-    for d in 0..400usize {
-        for w in 0..24usize {
-            text.push_str(words[(d * 11 + w * w * 5 + w) % words.len()]);
-            text.push(' ');
-        }
-        text.push_str("\n\n");
-    }
-    let path = dir.join("text.txt");
-    std::fs::write(&path, text).unwrap();
-    path
+    crate::common::word_documents(dir, 11, 5)
 }
 
 /// `--threads 1 train MODEL --data DATA --batch B ... -o OUT` on the interpreter;
