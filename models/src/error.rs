@@ -26,6 +26,13 @@ pub enum ModelError {
     /// model this builder does not implement.
     #[error("config.json field `{field}`: {msg}")]
     HfField { field: String, msg: String },
+    /// A checkpoint's `config.json` describes a model with another head than the one
+    /// asked for (a reward model where a policy is expected, or the reverse).
+    #[error("config.json describes {found}, but {expected} is expected here")]
+    WrongHead {
+        expected: crate::head::Head,
+        found: crate::head::Head,
+    },
     /// A build option (batch, sequence length, dtype) is unusable with this config.
     #[error("invalid build option `{option}`: {msg}")]
     InvalidOption { option: &'static str, msg: String },

@@ -4,15 +4,25 @@
 
 use crate::config::LlamaConfig;
 use crate::error::ModelError;
+use crate::head::Head;
 use serde_json::{Map, Value, json};
 
-/// Architectures whose config describes exactly the Llama decoder this crate builds.
-const LLAMA_ARCHITECTURES: [&str; 2] = ["LlamaForCausalLM", "LlamaModel"];
+/// Architectures whose config describes exactly the Llama decoder this crate builds, and
+/// the head each puts on the trunk.
+const LLAMA_ARCHITECTURES: [(&str, Head); 3] = [
+    ("LlamaForCausalLM", Head::CausalLm),
+    ("LlamaModel", Head::CausalLm),
+    ("LlamaForSequenceClassification", Head::Score),
+];
 
 /// transformers' `LlamaConfig` defaults for fields a config may leave out.
 const HF_DEFAULT_MAX_POSITIONS: usize = 2048;
 const HF_DEFAULT_RMS_NORM_EPS: f64 = 1e-6;
 const HF_DEFAULT_ROPE_THETA: f64 = 10000.0;
+
+/// The padding id of a reward model's sequences (after the final EOS), written as its
+/// `pad_token_id` so transformers reads the reward where this project does.
+pub const REWARD_PAD_ID: u32 = 0;
 
 fn field_err(field: &str, msg: impl Into<String>) -> ModelError {
     ModelError::HfField {
@@ -66,8 +76,9 @@ fn bool_field(obj: &Map<String, Value>, field: &str) -> Result<Option<bool>, Mod
     }
 }
 
-/// Reject configs for other model families.
-fn check_family(obj: &Map<String, Value>) -> Result<(), ModelError> {
+/// Reject configs for other model families; the head the `architectures` list names
+/// (a causal LM when it names none).
+fn check_family(obj: &Map<String, Value>) -> Result<Head, ModelError> {
     match get(obj, "model_type") {
         Some(Value::String(t)) if t == "llama" => {}
         Some(v) => {
@@ -78,20 +89,58 @@ fn check_family(obj: &Map<String, Value>) -> Result<(), ModelError> {
         }
         None => return Err(field_err("model_type", "is missing (expected \"llama\")")),
     }
+    let mut head = None;
     if let Some(arch) = get(obj, "architectures") {
         let list = arch
             .as_array()
             .ok_or_else(|| field_err("architectures", format!("expected a list, got {arch}")))?;
         for a in list {
-            if !a.as_str().is_some_and(|s| LLAMA_ARCHITECTURES.contains(&s)) {
+            let found = LLAMA_ARCHITECTURES
+                .iter()
+                .find(|(name, _)| a.as_str() == Some(name))
+                .map(|&(_, h)| h)
+                .ok_or_else(|| {
+                    field_err(
+                        "architectures",
+                        format!(
+                            "{a} is not supported (expected one of {})",
+                            LLAMA_ARCHITECTURES.map(|(n, _)| n).join(", ")
+                        ),
+                    )
+                })?;
+            if head.is_some_and(|h| h != found) {
                 return Err(field_err(
                     "architectures",
-                    format!(
-                        "{a} is not supported (expected one of {})",
-                        LLAMA_ARCHITECTURES.join(", ")
-                    ),
+                    format!("{arch} names models with different heads"),
                 ));
             }
+            head = Some(found);
+        }
+    }
+    let head = head.unwrap_or(Head::CausalLm);
+    if head == Head::Score {
+        check_one_label(obj)?;
+    }
+    Ok(head)
+}
+
+/// A reward model has exactly one output (`num_labels = 1`, or one `id2label` entry).
+fn check_one_label(obj: &Map<String, Value>) -> Result<(), ModelError> {
+    if let Some(n) = positive_int(obj, "num_labels")?
+        && n != 1
+    {
+        return Err(field_err(
+            "num_labels",
+            format!("a reward model has one score, got {n} labels"),
+        ));
+    }
+    if let Some(labels) = get(obj, "id2label") {
+        let n = labels.as_object().map(Map::len);
+        if n != Some(1) {
+            return Err(field_err(
+                "id2label",
+                format!("a reward model has one score, got {labels}"),
+            ));
         }
     }
     Ok(())
@@ -177,8 +226,27 @@ impl LlamaConfig {
     /// Read a Hugging Face `config.json` (as written by `transformers` for Llama models).
     /// Missing optional fields take transformers' defaults (`num_key_value_heads` =
     /// `num_attention_heads`, `rms_norm_eps` 1e-6, `rope_theta` 10000,
-    /// `max_position_embeddings` 2048, untied embeddings).
+    /// `max_position_embeddings` 2048, untied embeddings). The config must describe a
+    /// causal LM: a reward model's is refused ([`ModelError::WrongHead`]).
     pub fn from_hf_config_json(text: &str) -> Result<Self, ModelError> {
+        Self::from_hf_config_json_for(text, Head::CausalLm)
+    }
+
+    /// As [`LlamaConfig::from_hf_config_json`] for a model with `head`: a config whose
+    /// `architectures` name another head is refused.
+    pub fn from_hf_config_json_for(text: &str, head: Head) -> Result<Self, ModelError> {
+        let (cfg, found) = Self::from_hf_config_json_any(text)?;
+        if found != head {
+            return Err(ModelError::WrongHead {
+                expected: head,
+                found,
+            });
+        }
+        Ok(cfg)
+    }
+
+    /// The config and the head of whatever Llama model `text` describes.
+    pub fn from_hf_config_json_any(text: &str) -> Result<(Self, Head), ModelError> {
         let value: Value = serde_json::from_str(text).map_err(|e| ModelError::HfJson {
             line: e.line(),
             column: e.column(),
@@ -189,7 +257,7 @@ impl LlamaConfig {
             column: 1,
             msg: "expected a JSON object".into(),
         })?;
-        check_family(obj)?;
+        let head = check_family(obj)?;
         check_unsupported(obj)?;
         let dim = required_int(obj, "hidden_size")?;
         let n_heads = required_int(obj, "num_attention_heads")?;
@@ -220,15 +288,23 @@ impl LlamaConfig {
             ModelError::InvalidConfig { field, msg } => field_err(hf_name(field), msg),
             other => other,
         })?;
-        Ok(cfg)
+        Ok((cfg, head))
     }
 
     /// A `config.json` that `transformers.LlamaConfig` loads as this model (float32,
     /// Llama's BOS/EOS ids 1 and 2), pretty-printed with sorted keys. Checked by hand with
     /// transformers 5.24 (`LlamaConfig.from_json_file`) for every preset.
     pub fn to_hf_config_json(&self) -> String {
-        let v = json!({
-            "architectures": ["LlamaForCausalLM"],
+        self.to_hf_config_json_for(Head::CausalLm)
+    }
+
+    /// The `config.json` of this trunk with `head`. A reward model is a
+    /// `LlamaForSequenceClassification` with one label whose padding id is 0: transformers
+    /// scores a sequence at its last non-padding token, which is where this project's
+    /// reward is read (the final EOS, padding after it with 0).
+    pub fn to_hf_config_json_for(&self, head: Head) -> String {
+        let mut v = json!({
+            "architectures": [head.hf_architecture()],
             "model_type": "llama",
             "hidden_size": self.dim,
             "num_hidden_layers": self.n_layers,
@@ -256,6 +332,12 @@ impl LlamaConfig {
             "torch_dtype": "float32",
             "use_cache": true,
         });
+        if head == Head::Score {
+            v["id2label"] = json!({"0": "LABEL_0"});
+            v["label2id"] = json!({"LABEL_0": 0});
+            v["pad_token_id"] = json!(REWARD_PAD_ID);
+            v["tie_word_embeddings"] = json!(false);
+        }
         let mut s = serde_json::to_string_pretty(&v).expect("a JSON value always serializes");
         s.push('\n');
         s

@@ -9,6 +9,7 @@ mod blocks;
 mod config;
 mod decode;
 mod error;
+mod head;
 mod hf_config;
 mod llama;
 mod loss;
@@ -21,5 +22,7 @@ pub use decode::{
     kv_cache_shape, prefill_kv_name,
 };
 pub use error::ModelError;
-pub use llama::{BuildOptions, ForwardOutput, build_forward};
-pub use params::param_names;
+pub use head::Head;
+pub use hf_config::REWARD_PAD_ID;
+pub use llama::{BuildOptions, ForwardOutput, build_forward, reward_inputs};
+pub use params::{param_names, param_names_for};

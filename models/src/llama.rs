@@ -1,5 +1,6 @@
-//! The Llama 2 forward graph: embedding, `L` pre-norm decoder layers, final norm, LM head
-//! and either the mean token cross-entropy or the logits.
+//! The Llama 2 forward graph: embedding, `L` pre-norm decoder layers, final norm (the
+//! trunk), then a head: the LM head with the mean token cross-entropy or the logits, or a
+//! reward model's score head with the rewards or the pairwise ranking loss.
 
 use crate::blocks::{
     RopeTables, causal_attention, causal_mask, named, repeat_kv, rms_norm, rope, rope_tables,
@@ -7,9 +8,10 @@ use crate::blocks::{
 };
 use crate::config::LlamaConfig;
 use crate::error::ModelError;
-use crate::loss::{masked_mean_loss, mean_loss, token_nll};
-use crate::params::param_names;
-use llc_ir::{Builder, DType, Function, Module, NodeId};
+use crate::head::Head;
+use crate::loss::{masked_mean_loss, mean_loss, ranking_loss, token_nll};
+use crate::params::param_names_for;
+use llc_ir::{Builder, CmpOp, DType, Function, Module, NodeId, TensorType};
 use std::collections::HashMap;
 
 /// What the forward function returns.
@@ -21,6 +23,32 @@ pub enum ForwardOutput {
     Loss,
     /// `logits: f32[B, T, V]` (input `tokens` only). For sampling and evaluation.
     Logits,
+    /// A reward model's `rewards: f32[B]`: the score head at position `reward_pos[b]` of
+    /// each sequence (inputs `tokens`, `reward_pos: i32[B]`).
+    Rewards,
+    /// A reward model's binary ranking loss over `B / 2` preference pairs (Llama 2,
+    /// §3.2.2): rows `0..B/2` of `tokens` are the chosen responses, rows `B/2..B` the
+    /// rejected ones in the same order; `loss = mean(−log σ(r_chosen − r_rejected − m))`
+    /// with the pair's margin `m` from the input `margin: f32[B/2]`.
+    RankingLoss,
+}
+
+impl ForwardOutput {
+    /// The head this output is read from.
+    pub fn head(self) -> Head {
+        match self {
+            ForwardOutput::Loss | ForwardOutput::Logits => Head::CausalLm,
+            ForwardOutput::Rewards | ForwardOutput::RankingLoss => Head::Score,
+        }
+    }
+}
+
+/// Input names of the reward-model graphs (the one home of that contract).
+pub mod reward_inputs {
+    /// `i32[B]`: the position whose score is the sequence's reward (its final EOS).
+    pub const REWARD_POS: &str = "reward_pos";
+    /// `f32[B/2]`: each preference pair's margin `m` in the ranking loss.
+    pub const MARGIN: &str = "margin";
 }
 
 /// Everything about a build that is not the model itself.
@@ -90,7 +118,19 @@ impl BuildOptions {
             return bad("dtype", format!("must be a float type, got {}", self.dtype));
         }
         if self.loss_mask && self.output != ForwardOutput::Loss {
-            return bad("loss_mask", "needs the loss output, not logits".into());
+            return bad(
+                "loss_mask",
+                "needs the LM loss output, not logits or rewards".into(),
+            );
+        }
+        if self.output == ForwardOutput::RankingLoss && !self.batch.is_multiple_of(2) {
+            return bad(
+                "batch",
+                format!(
+                    "the ranking loss takes pairs (chosen rows, then rejected rows): {} rows is odd",
+                    self.batch
+                ),
+            );
         }
         Ok(())
     }
@@ -145,9 +185,11 @@ struct Shared {
 }
 
 /// Build the module with one function, `forward`, for `cfg` at the given options.
-/// Arguments: every parameter of [`param_names`] in that order (role `param`), then the
-/// inputs `tokens: i32[B, T]`, `targets: i32[B, T]` and `loss_mask: [B, T]` as the
-/// options require. Result: `loss` (scalar) or `logits` `[B, T, V]`.
+/// Arguments: every parameter of [`crate::param_names_for`] (for the output's head) in
+/// that order (role `param`), then the inputs the output takes: `tokens: i32[B, T]`, and
+/// `targets: i32[B, T]` and `loss_mask: [B, T]` (LM loss), or `reward_pos: i32[B]` and
+/// `margin: f32[B/2]` (reward model). Result: `loss` (scalar), `logits` `[B, T, V]` or
+/// `rewards` `[B]`.
 pub fn build_forward(cfg: &LlamaConfig, opts: &BuildOptions) -> Result<Module, ModelError> {
     cfg.validate()?;
     opts.validate(cfg)?;
@@ -155,68 +197,116 @@ pub fn build_forward(cfg: &LlamaConfig, opts: &BuildOptions) -> Result<Module, M
     let mut b = Builder::new(&mut func);
     let dt = opts.dtype;
     let (bt, t) = (opts.batch, opts.seq);
+    let head = opts.output.head();
 
     let mut params = HashMap::new();
-    for (name, shape) in param_names(cfg) {
+    for (name, shape) in param_names_for(cfg, head) {
         let id = b.param(&name, dt, &shape)?;
         params.insert(name, id);
     }
     let p = |name: &str| -> NodeId {
         *params
             .get(name)
-            .expect("param_names lists every parameter the builder reads")
+            .expect("param_names_for lists every parameter the builder reads")
     };
     let tokens = b.input("tokens", DType::I32, &[bt, t])?;
-    let targets = match opts.output {
-        ForwardOutput::Loss => Some(b.input("targets", DType::I32, &[bt, t])?),
-        ForwardOutput::Logits => None,
-    };
-    let mask_in = if opts.loss_mask {
-        Some(b.input("loss_mask", dt, &[bt, t])?)
-    } else {
-        None
-    };
-
-    b.push_scope("rope");
-    let rope = rope_tables(&mut b, t, cfg.head_dim(), cfg.rope_theta, dt)?;
-    b.pop_scope();
-    b.push_scope("causal");
-    let mask = causal_mask(&mut b, t)?;
-    b.pop_scope();
-    let shared = Shared { rope, mask };
-
-    let embed = b.gather(p("tok_embeddings.weight"), tokens)?;
-    let mut h = b.name(embed, "embed")?;
-    for i in 0..cfg.n_layers {
-        let lp = LayerParams::lookup(&params, i);
-        b.push_scope(format!("layers.{i}"));
-        h = decoder_layer(&mut b, cfg, h, &lp, &shared)?;
-        b.pop_scope();
-    }
-
-    let final_norm = p("norm.weight");
-    let h = named(&mut b, "h", |b| rms_norm(b, h, final_norm, cfg.norm_eps))?;
-    let head = if cfg.tie_embeddings {
-        p("tok_embeddings.weight")
-    } else {
-        p("output.weight")
-    };
-    let logits = b.matmul_t(h, head, false, true)?;
-    let logits = b.name(logits, "logits")?;
-    let result = match targets {
-        None => logits,
-        Some(targets) => {
-            let nll = named(&mut b, "nll", |b| token_nll(b, logits, targets))?;
-            named(&mut b, "loss", |b| match mask_in {
-                Some(m) => masked_mean_loss(b, nll, m),
-                None => mean_loss(b, nll),
-            })?
+    let result = match opts.output {
+        ForwardOutput::Loss | ForwardOutput::Logits => {
+            let targets = match opts.output {
+                ForwardOutput::Loss => Some(b.input("targets", DType::I32, &[bt, t])?),
+                _ => None,
+            };
+            let mask_in = if opts.loss_mask {
+                Some(b.input("loss_mask", dt, &[bt, t])?)
+            } else {
+                None
+            };
+            let h = trunk(&mut b, cfg, &params, tokens)?;
+            let lm_head = if cfg.tie_embeddings {
+                p("tok_embeddings.weight")
+            } else {
+                p("output.weight")
+            };
+            let logits = b.matmul_t(h, lm_head, false, true)?;
+            let logits = b.name(logits, "logits")?;
+            match targets {
+                None => logits,
+                Some(targets) => {
+                    let nll = named(&mut b, "nll", |b| token_nll(b, logits, targets))?;
+                    named(&mut b, "loss", |b| match mask_in {
+                        Some(m) => masked_mean_loss(b, nll, m),
+                        None => mean_loss(b, nll),
+                    })?
+                }
+            }
+        }
+        ForwardOutput::Rewards | ForwardOutput::RankingLoss => {
+            let pos = b.input(reward_inputs::REWARD_POS, DType::I32, &[bt])?;
+            let margin = match opts.output {
+                ForwardOutput::RankingLoss => {
+                    Some(b.input(reward_inputs::MARGIN, dt, &[bt / 2])?)
+                }
+                _ => None,
+            };
+            let h = trunk(&mut b, cfg, &params, tokens)?;
+            let rewards = named(&mut b, "rewards", |b| {
+                score_at(b, h, p(Head::SCORE_WEIGHT), pos)
+            })?;
+            match margin {
+                None => rewards,
+                Some(m) => named(&mut b, "loss", |b| ranking_loss(b, rewards, m))?,
+            }
         }
     };
     b.output(result);
     let mut module = Module::new();
     module.functions.push(func);
     Ok(module)
+}
+
+/// The trunk: token embedding, the decoder layers and the final RMSNorm, `h: [B, T, D]`.
+fn trunk(
+    b: &mut Builder,
+    cfg: &LlamaConfig,
+    params: &HashMap<String, NodeId>,
+    tokens: NodeId,
+) -> Result<NodeId, ModelError> {
+    let t = b.shape(tokens)[1];
+    let dt = b.ty(params["norm.weight"]).dtype;
+    b.push_scope("rope");
+    let rope = rope_tables(b, t, cfg.head_dim(), cfg.rope_theta, dt)?;
+    b.pop_scope();
+    b.push_scope("causal");
+    let mask = causal_mask(b, t)?;
+    b.pop_scope();
+    let shared = Shared { rope, mask };
+
+    let embed = b.gather(params["tok_embeddings.weight"], tokens)?;
+    let mut h = b.name(embed, "embed")?;
+    for i in 0..cfg.n_layers {
+        let lp = LayerParams::lookup(params, i);
+        b.push_scope(format!("layers.{i}"));
+        h = decoder_layer(b, cfg, h, &lp, &shared)?;
+        b.pop_scope();
+    }
+    let final_norm = params["norm.weight"];
+    Ok(named(b, "h", |b| rms_norm(b, h, final_norm, cfg.norm_eps))?)
+}
+
+/// The score head `h · score` read at one position per sequence: `[B]` from `h: [B, T, D]`,
+/// `score: [1, D]` and `pos: i32[B]` (a position outside `0..T` reads nothing: 0).
+fn score_at(b: &mut Builder, h: NodeId, score: NodeId, pos: NodeId) -> llc_ir::Result<NodeId> {
+    let s = b.shape(h);
+    let (bt, t) = (s[0], s[1]);
+    let scores = b.matmul_t(h, score, false, true)?; // [B, T, 1]
+    let scores = b.reshape(scores, &[bt, t])?;
+    let at = b.iota(TensorType::new(DType::I32, [bt, t]), 1)?;
+    let pos = b.reshape(pos, &[bt, 1])?;
+    let pos = b.broadcast(pos, &[bt, t])?;
+    let hit = b.compare(CmpOp::Eq, at, pos)?;
+    let zero = b.full_like(scores, 0.0)?;
+    let picked = b.select(hit, scores, zero)?;
+    b.reduce_sum(picked, &[1], false)
 }
 
 /// `h + attn(norm(h))` then `+ ffn(norm(.))`, in the current `layers.{i}` scope.

@@ -49,3 +49,27 @@ pub(crate) fn masked_mean_loss(b: &mut Builder, nll: NodeId, mask: NodeId) -> Re
     let count = b.name(count, "token_count")?;
     b.div(total, count)
 }
+
+/// The reward model's binary ranking loss with a margin (Llama 2, §3.2.2),
+/// `mean over pairs of −log σ(r_chosen − r_rejected − m)`, for `rewards: [2P]` (chosen
+/// rows first, then the rejected ones in the same order) and `margin: [P]`. Written as the
+/// stable softplus `−log σ(z) = max(−z, 0) + log(1 + exp(−|z|))`, finite for any `z`.
+pub(crate) fn ranking_loss(b: &mut Builder, rewards: NodeId, margin: NodeId) -> Result<NodeId> {
+    let pairs = b.shape(rewards)[0] / 2;
+    let chosen = b.slice(rewards, 0, 0, pairs)?;
+    let rejected = b.slice(rewards, 0, pairs, 2 * pairs)?;
+    let gap = b.sub(chosen, rejected)?;
+    let z = b.sub(gap, margin)?;
+    let z = b.name(z, "z")?;
+    let neg = b.neg(z)?;
+    let abs = b.max(z, neg)?;
+    let zero = b.full_like(z, 0.0)?;
+    let relu = b.max(neg, zero)?;
+    let neg_abs = b.neg(abs)?;
+    let e = b.exp(neg_abs)?;
+    let one_plus = b.add_scalar(e, 1.0)?;
+    let log1p = b.log(one_plus)?;
+    let per_pair = b.add(relu, log1p)?;
+    let total = b.sum_all(per_pair)?;
+    b.mul_scalar(total, 1.0 / pairs as f64)
+}

@@ -3,6 +3,7 @@
 //! `[out_features, in_features]` so checkpoints load without transposing.
 
 use crate::config::LlamaConfig;
+use crate::head::Head;
 
 /// Every trainable tensor of `cfg` as `(name, shape)`, in argument order: the token
 /// embedding, then per layer `attention_norm, wq, wk, wv, wo, ffn_norm, w1, w2, w3`, then
@@ -10,6 +11,13 @@ use crate::config::LlamaConfig;
 /// config that passed [`LlamaConfig::validate`] (which bounds `n_layers`); for another
 /// it never overflows, but lists every layer it names.
 pub fn param_names(cfg: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
+    param_names_for(cfg, Head::CausalLm)
+}
+
+/// The parameters of the trunk of `cfg` with `head` on it, in argument order: the trunk's
+/// (as [`param_names`]), then the head's: `output` for a causal LM (none when tied), or
+/// `score: [1, D]` for a reward model (which never ties).
+pub fn param_names_for(cfg: &LlamaConfig, head: Head) -> Vec<(String, Vec<usize>)> {
     let d = cfg.dim;
     let q = cfg.n_heads * cfg.head_dim();
     let kv = cfg.n_kv_heads * cfg.head_dim();
@@ -29,8 +37,12 @@ pub fn param_names(cfg: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
         v.push((format!("{p}.feed_forward.w3.weight"), vec![f, d]));
     }
     v.push(("norm.weight".to_string(), vec![d]));
-    if !cfg.tie_embeddings {
-        v.push(("output.weight".to_string(), vec![cfg.vocab_size, d]));
+    match head {
+        Head::CausalLm if !cfg.tie_embeddings => {
+            v.push(("output.weight".to_string(), vec![cfg.vocab_size, d]));
+        }
+        Head::CausalLm => {}
+        Head::Score => v.push((Head::SCORE_WEIGHT.to_string(), vec![1, d])),
     }
     v
 }
