@@ -11,6 +11,10 @@ Subcommands (all tensors exchanged as safetensors, token files as raw little-end
   logits --model DIR --tokens FILE --batch B --seq T --out FILE
       Loads DIR with LlamaForCausalLM.from_pretrained and writes `logits` [B, T, V] for the
       B*T tokens in FILE.
+  rewards --model DIR --tokens FILE --batch B --seq T --out FILE
+      Loads DIR with LlamaForSequenceClassification.from_pretrained (a reward model, one
+      label) and writes `rewards` [B]: the score at each row's last non-padding token
+      (the config's pad_token_id pads the rows on the right), as transformers reads it.
   grad --model DIR --tokens FILE --batch B --seq T --out FILE
       Loads DIR and writes `loss` (0-d) and every parameter's gradient (HF names) for the
       llm.c-style batch in FILE: B*(T+1) tokens, row b's first T are the inputs and its last
@@ -32,7 +36,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification
 
 
 def read_tokens(path, count):
@@ -83,6 +87,17 @@ def logits(a):
     save_file({"logits": out}, a.out)
 
 
+def rewards(a):
+    model = LlamaForSequenceClassification.from_pretrained(a.model, dtype=torch.float32)
+    model.eval()
+    if model.config.num_labels != 1 or model.config.pad_token_id is None:
+        sys.exit(f"{a.model}: expected one label and a pad_token_id, found {model.config}")
+    tokens = read_tokens(a.tokens, a.batch * a.seq).view(a.batch, a.seq)
+    with torch.no_grad():
+        out = model(input_ids=tokens).logits.float().reshape(a.batch).contiguous()
+    save_file({"rewards": out}, a.out)
+
+
 def grad(a):
     model = load(a.model)
     rows = read_tokens(a.tokens, a.batch * (a.seq + 1)).view(a.batch, a.seq + 1)
@@ -119,7 +134,7 @@ def main():
     m.add_argument("--grads-out")
     m.set_defaults(fn=make_model)
 
-    for name, fn in (("logits", logits), ("grad", grad)):
+    for name, fn in (("logits", logits), ("rewards", rewards), ("grad", grad)):
         s = sub.add_parser(name)
         s.add_argument("--model", required=True)
         s.add_argument("--tokens", required=True)
