@@ -3,6 +3,7 @@
 
 pub mod jsonl;
 pub mod pairs;
+pub mod rejection;
 pub mod scorer;
 
 pub use jsonl::{JsonlObject, JsonlReader, json_kind};
@@ -10,4 +11,5 @@ pub use pairs::{
     EncodedPair, PairLoader, PreferencePair, Rating, encode_pairs, encode_scored, pair_batch,
     read_pairs, score_rows, split_held_out,
 };
+pub use rejection::{PromptSamples, RejectionStats, rejection_stats, sample_and_score};
 pub use scorer::{PairMetrics, RewardScorer, pair_metrics};
