@@ -9,17 +9,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 use llc_ir::Function;
 use llc_models::{BuildOptions, LlamaConfig, build_forward};
 use llc_passes::{DataParallelOptions, Pass, Pipeline, PipelineHooks};
-use llc_runtime::checkpoint::{CheckpointManager, load_hf_model_dir};
 use llc_runtime::comm::{self, Communicator};
-use llc_runtime::data::{
+use llc_runtime::step::{CpuBackend, PlanBackend, StepBackend};
+use llc_runtime::{PlanExecutor, Precision, Tensor, init};
+use llc_trainer::checkpoint::{CheckpointManager, load_hf_model_dir};
+use llc_trainer::data::{
     BatchLoader, DocSplit, LoaderConfig, PrepareOptions, TextTokenizer, TokenDataset, TokenFormat,
     expand_text_inputs, prepare_shards,
 };
-use llc_runtime::metrics::MetricsWriter;
-use llc_runtime::train::{
-    CheckpointSink, CpuBackend, PlanBackend, Shard, StepBackend, TrainEvent, TrainOptions, Trainer,
-};
-use llc_runtime::{PlanExecutor, Precision, Tensor, init};
+use llc_trainer::metrics::MetricsWriter;
+use llc_trainer::{CheckpointSink, Shard, TrainEvent, TrainOptions, Trainer};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -121,8 +120,7 @@ fn resolve_model(
 ) -> Result<(LlamaConfig, Option<NamedValues>)> {
     if let Some(dir) = &a.init_from {
         let hf = load_hf_model_dir(dir)?;
-        let cfg = LlamaConfig::from_hf_config_json(&hf.config_json)
-            .with_context(|| format!("in {}/config.json", dir.display()))?;
+        let cfg = hf.cfg;
         if let Some(v) = data_vocab
             && v > cfg.vocab_size
         {
