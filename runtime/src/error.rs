@@ -59,24 +59,9 @@ pub enum RuntimeError {
     /// The CUDA backend failed (no GPU, wrong target, out of memory, a failed kernel).
     #[error("cuda: {0}")]
     Cuda(#[from] crate::cuda::CudaError),
-    /// Reading or writing training data (tokenizers, shards, loaders).
-    #[error(transparent)]
-    Data(#[from] crate::data::DataError),
-    /// Writing or reading a checkpoint.
-    #[error(transparent)]
-    Checkpoint(#[from] crate::checkpoint::CheckpointError),
-    /// Writing or reading the metrics log.
-    #[error(transparent)]
-    Metrics(#[from] crate::metrics::MetricsError),
-    /// Sampling text from a model.
-    #[error(transparent)]
-    Generate(#[from] crate::generate::GenerateError),
     /// A collective between data-parallel ranks failed.
     #[error(transparent)]
     Comm(#[from] crate::comm::CommError),
-    /// A training run that cannot go on (bad configuration, a diverged loss).
-    #[error("training: {0}")]
-    Train(String),
     /// An execution plan could not be loaded or run (bad artifact, missing kernel,
     /// unknown argument, a value that does not fit its buffer).
     #[error("plan: {0}")]

@@ -1,20 +1,16 @@
-//! llc-runtime: executes IR on the CPU (reference interpreter) and on CUDA GPUs, and
-//! everything a training run needs around the step: data, checkpoints, metrics.
+//! llc-runtime: the executors. Runs IR on the CPU (reference interpreter, compiled plan)
+//! and on CUDA GPUs, behind one training-step interface ([`step`]). The training
+//! application around the step (data, checkpoints, metrics, the loop) is `llc-trainer`.
 
-pub mod checkpoint;
 pub mod comm;
 pub mod cuda;
-pub mod data;
 pub mod error;
-pub mod generate;
 pub mod init;
 pub mod interp;
-pub mod metrics;
 pub mod plan_exec;
-pub mod reward;
+pub mod step;
 pub mod tensor;
 pub mod token_ids;
-pub mod train;
 
 pub use error::RuntimeError;
 pub use interp::{Precision, random_args, run_function, run_function_traced, run_function_with};

@@ -12,7 +12,7 @@ use llc_models::{BuildOptions, LlamaConfig, build_forward};
 use llc_passes::PipelineHooks;
 use llc_runtime::plan_exec::Profile;
 use llc_runtime::plan_exec::gemm::sgemm_peak_gflops;
-use llc_runtime::train::{Batch, CpuBackend, PlanBackend, StepBackend};
+use llc_runtime::step::{Batch, CpuBackend, PlanBackend, StepBackend};
 use llc_runtime::{PlanExecutor, Precision, Tensor, init};
 use rand::SeedableRng;
 use serde_json::{Value, json};

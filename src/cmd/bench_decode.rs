@@ -8,9 +8,9 @@ use super::model_dir::load_model_dir;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use llc_models::LlamaConfig;
-use llc_runtime::checkpoint::{HfLlamaShape, NamedTensor, to_hf, write_safetensors};
-use llc_runtime::generate::{KvModel, argmax};
 use llc_runtime::{Precision, init};
+use llc_trainer::checkpoint::{NamedTensor, to_hf, write_safetensors};
+use llc_trainer::generate::{KvModel, argmax};
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -280,8 +280,7 @@ fn write_hf(
     std::fs::create_dir_all(&dir)?;
     let json = cfg.to_hf_config_json();
     std::fs::write(dir.join("config.json"), &json)?;
-    let shape = HfLlamaShape::from_json(&json, &dir.join("config.json"))?;
-    let hf = to_hf(weights, &shape)?;
+    let hf = to_hf(weights, cfg)?;
     write_safetensors(&dir.join("model.safetensors"), &hf, &[("format", "pt")])?;
     Ok(dir)
 }

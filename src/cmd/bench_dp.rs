@@ -10,7 +10,7 @@ use clap::Args;
 use llc_models::{BuildOptions, LlamaConfig, build_forward};
 use llc_passes::{DataParallelOptions, PipelineHooks};
 use llc_runtime::comm::{self, CommStats};
-use llc_runtime::train::{Batch, CpuBackend, StepBackend};
+use llc_runtime::step::{Batch, CpuBackend, StepBackend};
 use llc_runtime::{Precision, Tensor, init};
 use rand::SeedableRng;
 use std::time::Instant;

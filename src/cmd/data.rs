@@ -2,7 +2,7 @@
 
 use crate::cli::{DataPrepareArgs, DataSftArgs};
 use anyhow::{Result, bail};
-use llc_runtime::data::{
+use llc_trainer::data::{
     DocSplit, PrepareOptions, PrepareSummary, SftLayout, SftOptions, TextTokenizer,
     expand_text_inputs, prepare_sft_shards, prepare_shards,
 };

@@ -8,8 +8,8 @@ use llc_ir::{Function, Module};
 use llc_models::{LlamaConfig, build_decode_step, build_prefill};
 use llc_passes::egraph::{EGraphOptions, optimize};
 use llc_runtime::Precision;
-use llc_runtime::checkpoint::NamedTensor;
-use llc_runtime::generate::{InterpKv, KvModel};
+use llc_trainer::checkpoint::NamedTensor;
+use llc_trainer::generate::{InterpKv, KvModel};
 
 /// Where the decode graphs run.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,8 +91,8 @@ fn compiled_decoder(
     step: &Function,
 ) -> Result<Decoder> {
     use llc_codegen::{ArtifactOptions, Target, build_artifact};
-    use llc_runtime::generate::PlanKv;
     use llc_runtime::plan_exec::PlanExecutor;
+    use llc_trainer::generate::PlanKv;
     let dir = tempfile::Builder::new()
         .prefix("llc-decode-")
         .tempdir()

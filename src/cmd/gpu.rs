@@ -141,8 +141,8 @@ pub fn cuda_backend(
     step: &Function,
     out: &Path,
     weights: Option<Vec<(String, llc_runtime::Tensor)>>,
-) -> Result<Box<dyn llc_runtime::train::StepBackend>> {
-    use llc_runtime::train::StepBackend;
+) -> Result<Box<dyn llc_runtime::step::StepBackend>> {
+    use llc_runtime::step::StepBackend;
     let dir = artifact_for_run(a, step, out)?;
     let artifact = Artifact::load(&dir)?;
     check_artifact_matches(&artifact, step)?;
@@ -165,7 +165,7 @@ pub fn cuda_backend(
     _: &Function,
     _: &Path,
     _: Option<Vec<(String, llc_runtime::Tensor)>>,
-) -> Result<Box<dyn llc_runtime::train::StepBackend>> {
+) -> Result<Box<dyn llc_runtime::step::StepBackend>> {
     Err(cuda::CudaError::NotBuilt.into())
 }
 

@@ -7,9 +7,9 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use llc_ir::DType;
 use llc_models::{BuildOptions, ForwardOutput, build_forward};
-use llc_runtime::checkpoint::{NamedTensor, gradients_to_hf, write_safetensors};
-use llc_runtime::generate::bind_params;
 use llc_runtime::{Precision, Tensor, run_function};
+use llc_trainer::checkpoint::{NamedTensor, gradients_to_hf, write_safetensors};
+use llc_trainer::generate::bind_params;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -112,7 +112,7 @@ pub fn run(a: GradArgs) -> Result<()> {
     }
     let loss = loss.context("the gradient function has no `loss` result")?;
     let mut tensors = vec![NamedTensor::new("loss", vec![], vec![loss as f32])?];
-    tensors.extend(gradients_to_hf(&grads, &model.shape)?);
+    tensors.extend(gradients_to_hf(&grads, &model.cfg)?);
     write_safetensors(&a.out, &tensors, &[("format", "pt")])?;
     println!(
         "loss = {loss:.6} over {} tokens; {} gradients written to {}",

@@ -4,21 +4,19 @@
 
 use anyhow::{Context, Result, bail};
 use llc_models::LlamaConfig;
-use llc_runtime::checkpoint::{
-    CheckpointError, CheckpointManager, HfLlamaShape, NamedTensor, load_checkpoint,
-    load_hf_model_dir,
+use llc_trainer::checkpoint::{
+    CheckpointError, CheckpointManager, NamedTensor, load_checkpoint, load_hf_model_dir,
+    param_specs, read_model_config,
 };
 use std::path::{Path, PathBuf};
 
-/// A model ready to build graphs for: its config, its `config.json` facts and its weights
-/// in our names and layout.
+/// A model ready to build graphs for: its config and its weights in our names and layout.
 pub struct LoadedModel {
     /// The directory the weights came from (a `step_*` dir when a root was given).
     pub dir: PathBuf,
-    /// The model's hyper-parameters.
+    /// The model's hyper-parameters (also what converting tensors to Hugging Face
+    /// layout needs).
     pub cfg: LlamaConfig,
-    /// Sizes needed to convert tensors to Hugging Face layout.
-    pub shape: HfLlamaShape,
     /// Parameters, our (Meta) names and layout.
     pub weights: Vec<NamedTensor>,
 }
@@ -47,24 +45,17 @@ pub fn load_model_dir(dir: &Path) -> Result<LoadedModel> {
         let config_path = dir.join("config.json");
         let text = std::fs::read_to_string(&config_path)
             .with_context(|| format!("cannot read {}", config_path.display()))?;
-        let shape = HfLlamaShape::from_json(&text, &config_path)?;
+        let cfg = read_model_config(&text, &config_path)?;
         let (_, ckpt) =
-            load_checkpoint(&dir, &shape.param_specs()).map_err(|e| weights_context(e, &dir))?;
+            load_checkpoint(&dir, &param_specs(&cfg)).map_err(|e| weights_context(e, &dir))?;
         (ckpt.config_json, ckpt.params)
     } else {
         let m = load_hf_model_dir(&dir).map_err(|e| weights_context(e, &dir))?;
         (m.config_json, m.params)
     };
     let config_path = dir.join("config.json");
-    let shape = HfLlamaShape::from_json(&config_json, &config_path)?;
-    let cfg = LlamaConfig::from_hf_config_json(&config_json)
-        .with_context(|| format!("in {}", config_path.display()))?;
-    Ok(LoadedModel {
-        dir,
-        cfg,
-        shape,
-        weights,
-    })
+    let cfg = read_model_config(&config_json, &config_path)?;
+    Ok(LoadedModel { dir, cfg, weights })
 }
 
 /// A weight-loading error with what it means for a model directory: tensors that do not

@@ -3,7 +3,7 @@
 
 use crate::cli::PlotArgs;
 use anyhow::Result;
-use llc_runtime::metrics::{plot_metrics, plot_runs};
+use llc_trainer::metrics::{plot_metrics, plot_runs};
 
 pub fn run(a: PlotArgs) -> Result<()> {
     let s = match a.metrics.as_slice() {

@@ -7,8 +7,8 @@ use super::model_dir::load_model_dir;
 use crate::fsutil::write_atomic;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use llc_runtime::data::{TextTokenizer, check_vocab};
-use llc_runtime::generate::{
+use llc_trainer::data::{TextTokenizer, check_vocab};
+use llc_trainer::generate::{
     BatchOptions, Completion, Sampler, SamplingConfig, TextStream, generate_batch,
 };
 use std::io::Write;

@@ -2,7 +2,7 @@
 
 use crate::cli::TokenizerTrainArgs;
 use anyhow::Result;
-use llc_runtime::data::{BpeTrainOptions, expand_text_inputs, train_bpe_tokenizer};
+use llc_trainer::data::{BpeTrainOptions, expand_text_inputs, train_bpe_tokenizer};
 use std::io::IsTerminal;
 
 pub fn train(a: TokenizerTrainArgs) -> Result<()> {

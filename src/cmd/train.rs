@@ -9,17 +9,18 @@ use indicatif::{ProgressBar, ProgressStyle};
 use llc_ir::Function;
 use llc_models::{BuildOptions, LlamaConfig, build_forward};
 use llc_passes::{DataParallelOptions, Pass, Pipeline, PipelineHooks};
-use llc_runtime::checkpoint::{CheckpointManager, load_hf_model_dir};
 use llc_runtime::comm::{self, Communicator};
-use llc_runtime::data::{
+use llc_runtime::step::{CpuBackend, PlanBackend, StepBackend};
+use llc_runtime::{PlanExecutor, Precision, Tensor, init};
+use llc_trainer::checkpoint::{CheckpointManager, load_hf_model_dir};
+use llc_trainer::data::{
     BatchLoader, DocSplit, LoaderConfig, PrepareOptions, TextTokenizer, TokenDataset, TokenFormat,
     expand_text_inputs, prepare_shards,
 };
-use llc_runtime::metrics::MetricsWriter;
-use llc_runtime::train::{
-    CheckpointSink, CpuBackend, PlanBackend, Shard, StepBackend, TrainEvent, TrainOptions, Trainer,
+use llc_trainer::metrics::MetricsWriter;
+use llc_trainer::{
+    BatchSource, CheckpointSink, Shard, TokenBatches, TrainEvent, TrainOptions, Trainer,
 };
-use llc_runtime::{PlanExecutor, Precision, Tensor, init};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -121,8 +122,7 @@ fn resolve_model(
 ) -> Result<(LlamaConfig, Option<NamedValues>)> {
     if let Some(dir) = &a.init_from {
         let hf = load_hf_model_dir(dir)?;
-        let cfg = LlamaConfig::from_hf_config_json(&hf.config_json)
-            .with_context(|| format!("in {}/config.json", dir.display()))?;
+        let cfg = hf.cfg;
         if let Some(v) = data_vocab
             && v > cfg.vocab_size
         {
@@ -395,8 +395,16 @@ fn run_rank(a: TrainArgs, comm: &Rc<dyn Communicator>) -> Result<()> {
     // resumes from.
     let mut trainer = Trainer::new(
         backend.as_mut(),
-        train,
-        val,
+        Box::new(TokenBatches {
+            loader: train,
+            loss_mask: a.sft,
+        }),
+        val.map(|loader| {
+            Box::new(TokenBatches {
+                loader,
+                loss_mask: a.sft,
+            }) as Box<dyn BatchSource>
+        }),
         None,
         lead.then_some(checkpoints),
     );
@@ -422,7 +430,6 @@ fn run_rank(a: TrainArgs, comm: &Rc<dyn Communicator>) -> Result<()> {
         eval_every: a.eval_every,
         eval_batches: a.eval_batches,
         save_every: a.save_every,
-        loss_mask: a.sft,
     };
     let pb = if lead {
         progress_bar(a.steps, start)
@@ -449,7 +456,11 @@ fn run_rank(a: TrainArgs, comm: &Rc<dyn Communicator>) -> Result<()> {
                 eprintln!("step {step:>6}/{} {msg}", a.steps);
             }
         }
-        TrainEvent::Eval { step, val_loss } => {
+        TrainEvent::Eval {
+            step,
+            val_loss: Some(val_loss),
+            ..
+        } => {
             last_val = Some(*val_loss);
             if !lead {
                 return;
@@ -459,6 +470,7 @@ fn run_rank(a: TrainArgs, comm: &Rc<dyn Communicator>) -> Result<()> {
                 eprintln!("step {step:>6}: val loss {val_loss:.4}");
             }
         }
+        TrainEvent::Eval { .. } => {}
         TrainEvent::Saved { step, dir } => {
             let line = format!("step {step:>6}: checkpoint {}", dir.display());
             pb.println(&line);

@@ -18,7 +18,7 @@ use llc_ir::plan::Plan;
 use llc_models::LlamaConfig;
 use llc_passes::{OptimizerConfig, Precision};
 use llc_runtime::init::initial_state;
-use llc_runtime::train::{Batch, PlanBackend, StepBackend};
+use llc_runtime::step::{Batch, PlanBackend, StepBackend};
 use llc_runtime::{PlanExecutor, Tensor};
 use rand::SeedableRng;
 

@@ -6,9 +6,8 @@
 
 use llc_models::{LlamaConfig, param_names};
 use llc_runtime::Tensor;
-use llc_runtime::checkpoint::{
-    Checkpoint, CheckpointManager, HfLlamaShape, NamedTensor, TrainerState, to_hf,
-    write_safetensors,
+use llc_trainer::checkpoint::{
+    Checkpoint, CheckpointManager, NamedTensor, TrainerState, to_hf, write_safetensors,
 };
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};
@@ -48,11 +47,6 @@ pub fn random_weights(cfg: &LlamaConfig, seed: u64) -> Vec<NamedTensor> {
         .collect()
 }
 
-/// The `config.json` facts of `cfg`.
-pub fn hf_shape(cfg: &LlamaConfig) -> HfLlamaShape {
-    HfLlamaShape::from_json(&cfg.to_hf_config_json(), Path::new("config.json")).unwrap()
-}
-
 /// Saves `weights` as checkpoint `step` under `root` with `CheckpointManager`; returns the
 /// checkpoint directory.
 pub fn save_checkpoint(
@@ -77,7 +71,7 @@ pub fn save_checkpoint(
 pub fn write_hf_dir(dir: &Path, cfg: &LlamaConfig, weights: &[NamedTensor]) {
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(dir.join("config.json"), cfg.to_hf_config_json()).unwrap();
-    let hf = to_hf(weights, &hf_shape(cfg)).unwrap();
+    let hf = to_hf(weights, cfg).unwrap();
     write_safetensors(&dir.join("model.safetensors"), &hf, &[("format", "pt")]).unwrap();
 }
 

@@ -20,7 +20,7 @@ use llc_ir::{ArgRole, Function};
 use llc_models::LlamaConfig;
 use llc_passes::OptimizerConfig;
 use llc_runtime::init::initial_state;
-use llc_runtime::train::{Batch, CpuBackend, PlanBackend, StepBackend};
+use llc_runtime::step::{Batch, CpuBackend, PlanBackend, StepBackend};
 use llc_runtime::{PlanExecutor, Precision, Tensor};
 use rand::SeedableRng;
 use std::path::{Path, PathBuf};

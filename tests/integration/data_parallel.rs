@@ -12,7 +12,7 @@
 
 use crate::common::{llc_train_err, llc_train_log, losses, s};
 use llc_models::{LlamaConfig, param_names};
-use llc_runtime::checkpoint::{ParamSpec, load_checkpoint};
+use llc_trainer::checkpoint::{ParamSpec, load_checkpoint};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -12,14 +12,14 @@ use llc_models::{
 };
 use llc_passes::egraph::{EGraphOptions, optimize};
 use llc_runtime::Precision;
-use llc_runtime::checkpoint::NamedTensor;
-use llc_runtime::generate::{
-    BatchOptions, Completion, GenerateError, InterpKv, KvModel, PlanKv, Sampler, SamplingConfig,
-    StopReason, bind_params, generate_batch,
-};
 use llc_runtime::interp::run_function;
 use llc_runtime::plan_exec::PlanExecutor;
 use llc_runtime::tensor::Tensor;
+use llc_trainer::checkpoint::NamedTensor;
+use llc_trainer::generate::{
+    BatchOptions, Completion, GenerateError, InterpKv, KvModel, PlanKv, Sampler, SamplingConfig,
+    StopReason, bind_params, generate_batch,
+};
 
 /// The decode functions, fused by the forward e-graph as `sample` builds them.
 fn decode_functions(cfg: &LlamaConfig, b: usize, p: usize, s: usize) -> (Function, Function) {
@@ -175,7 +175,7 @@ fn check_against_full_window(
         }
         if pos + 1 >= prompt.len() {
             let next = seq[pos + 1];
-            let best = llc_runtime::generate::argmax(want);
+            let best = llc_trainer::generate::argmax(want);
             assert_eq!(
                 next, best,
                 "position {pos}: decoded {next}, full window {best}"

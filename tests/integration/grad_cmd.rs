@@ -3,7 +3,7 @@
 //! a central difference along the gradient itself; and bad inputs fail cleanly.
 
 use crate::common::*;
-use llc_runtime::checkpoint::{NamedTensor, from_hf, read_safetensors};
+use llc_trainer::checkpoint::{NamedTensor, from_hf, read_safetensors};
 use std::path::Path;
 
 /// Runs `grad` and returns the written tensors by name.
@@ -46,7 +46,6 @@ fn loss_of(tensors: &[NamedTensor]) -> f64 {
 fn hf_layout_gradients_are_the_derivative_of_the_hf_weights() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = tiny_config(48);
-    let shape = hf_shape(&cfg);
     let w = random_weights(&cfg, 11);
     let hf_dir = dir.path().join("hf");
     write_hf_dir(&hf_dir, &cfg, &w);
@@ -85,7 +84,7 @@ fn hf_layout_gradients_are_the_derivative_of_the_hf_weights() {
     // gradient restricted to a set of tensors: (L+ - L-) / (2 eps) must equal |d|². Done
     // for all tensors and for the q/k projections alone, where a gradient in the wrong
     // layout (rows not permuted like the weights) would be far off.
-    let hf_weights = llc_runtime::checkpoint::to_hf(&w, &shape).unwrap();
+    let hf_weights = llc_trainer::checkpoint::to_hf(&w, &cfg).unwrap();
     type Selection = (&'static str, fn(&str) -> bool);
     let selections: [Selection; 2] = [
         ("all", |_| true),
@@ -118,7 +117,7 @@ fn hf_layout_gradients_are_the_derivative_of_the_hf_weights() {
                 })
                 .collect();
             let moved_dir = dir.path().join(format!("moved{sign}"));
-            write_hf_dir(&moved_dir, &cfg, &from_hf(moved, &shape).unwrap());
+            write_hf_dir(&moved_dir, &cfg, &from_hf(moved, &cfg).unwrap());
             let out = dir.path().join(format!("l{sign}.safetensors"));
             losses.push(loss_of(&grad(&moved_dir, &tokens, b, t, &out, true)));
         }

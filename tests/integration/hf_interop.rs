@@ -10,9 +10,9 @@
 
 use crate::common::*;
 use llc_models::{BuildOptions, ForwardOutput, build_forward};
-use llc_runtime::checkpoint::read_safetensors;
-use llc_runtime::generate::bind_params;
 use llc_runtime::{Precision, Tensor, run_function};
+use llc_trainer::checkpoint::read_safetensors;
+use llc_trainer::generate::bind_params;
 use std::path::Path;
 use std::process::Command;
 
@@ -190,7 +190,7 @@ fn grad_matches_torch_on_a_transformers_saved_model() {
             worst = (e, o.name.clone());
         }
     }
-    let loss = |ts: &[llc_runtime::checkpoint::NamedTensor]| {
+    let loss = |ts: &[llc_trainer::checkpoint::NamedTensor]| {
         ts.iter().find(|t| t.name == "loss").unwrap().data[0]
     };
     eprintln!(

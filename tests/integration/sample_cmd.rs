@@ -3,10 +3,10 @@
 
 use crate::common::*;
 use llc_models::{BuildOptions, ForwardOutput, LlamaConfig, build_forward};
-use llc_runtime::checkpoint::NamedTensor;
-use llc_runtime::data::TextTokenizer;
-use llc_runtime::generate::{LogitsModel, argmax, bind_params};
 use llc_runtime::{Precision, Tensor, run_function};
+use llc_trainer::checkpoint::NamedTensor;
+use llc_trainer::data::TextTokenizer;
+use llc_trainer::generate::{LogitsModel, argmax, bind_params};
 
 /// Logits of the last position of `ids`, from a graph of exactly `ids.len()` tokens (no
 /// padding involved).
@@ -170,7 +170,7 @@ fn sample_reports_bad_inputs() {
 
 #[test]
 fn sample_uses_a_bpe_tokenizer_given_or_found_next_to_the_checkpoint() {
-    use llc_runtime::data::{BpeTrainOptions, train_bpe_tokenizer};
+    use llc_trainer::data::{BpeTrainOptions, train_bpe_tokenizer};
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("corpus.txt");
     std::fs::write(

@@ -133,7 +133,7 @@ fn kill_args<'a>(text: &'a str, out: &'a str) -> Vec<&'a str> {
 
 /// Every tensor of a checkpoint file, by name, as raw bits.
 fn tensor_bits(path: &Path) -> Vec<(String, Vec<usize>, Vec<u32>)> {
-    let mut t: Vec<_> = llc_runtime::checkpoint::read_safetensors(path)
+    let mut t: Vec<_> = llc_trainer::checkpoint::read_safetensors(path)
         .unwrap_or_else(|e| panic!("{e}"))
         .tensors
         .into_iter()
@@ -152,13 +152,15 @@ fn tensor_bits(path: &Path) -> Vec<(String, Vec<usize>, Vec<u32>)> {
 /// Every complete checkpoint directory under `root` loads (parameters and moments match
 /// the config's parameter list), and so does the one `latest` resolves to.
 fn every_checkpoint_loads(root: &Path, what: &str) -> usize {
-    use llc_runtime::checkpoint::{CheckpointManager, HfLlamaShape, load_checkpoint};
+    use llc_trainer::checkpoint::{
+        CheckpointManager, load_checkpoint, param_specs, read_model_config_file,
+    };
     let mgr = CheckpointManager::new(root, 2).unwrap();
     let list = mgr.list().unwrap();
     for (step, dir) in &list {
-        let spec = HfLlamaShape::from_file(&dir.join("config.json"))
-            .unwrap_or_else(|e| panic!("{what}: {e}"))
-            .param_specs();
+        let cfg = read_model_config_file(&dir.join("config.json"))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        let spec = param_specs(&cfg);
         let (_, c) = load_checkpoint(dir, &spec).unwrap_or_else(|e| panic!("{what}: {e}"));
         assert_eq!(c.state.step, *step, "{what}");
         assert!(

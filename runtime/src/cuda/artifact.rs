@@ -6,8 +6,8 @@
 use super::error::CudaError;
 use super::ptx::PtxInfo;
 use crate::init::initial_value;
+use crate::step::Batch;
 use crate::tensor::{Precision, Tensor};
-use crate::train::Batch;
 use llc_ir::artifact::{NATIVE_FILE, NativeCode};
 use llc_ir::plan::{Plan, RegionKind};
 use llc_ir::{ArgRole, DType, Function, TensorType, parse_module};

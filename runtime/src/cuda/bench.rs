@@ -156,7 +156,7 @@ mod imp {
     use super::*;
     use crate::cuda::artifact::Artifact;
     use crate::cuda::backend::CudaBackend;
-    use crate::train::StepBackend;
+    use crate::step::StepBackend;
     use std::time::Instant;
 
     pub(super) fn run(dir: &Path, opts: &BenchOptions) -> Result<BenchResult, CudaError> {

@@ -332,8 +332,8 @@ mod imp {
     use crate::cuda::backend::CudaBackend;
     use crate::cuda::host::decode;
     use crate::cuda::options::CudaOptions;
+    use crate::step::{Batch, CpuBackend, StepBackend};
     use crate::tensor::{Precision, Tensor, rel_l2_diff};
-    use crate::train::{Batch, CpuBackend, StepBackend};
     use llc_ir::ArgRole;
     use llc_ir::plan::{BufRef, Step};
     use std::collections::HashMap;

@@ -4,7 +4,7 @@
 //! [`CudaError`] (see [`CudaError::is_unavailable`]) instead of panicking.
 //!
 //! - [`cuda_available`]: is there a GPU (for `--backend auto`).
-//! - [`CudaBackend`]: the [`crate::train::StepBackend`] for training on a GPU.
+//! - [`CudaBackend`]: the [`crate::step::StepBackend`] for training on a GPU.
 //! - [`check::run_checks`]: the CUDA backend against the CPU interpreter and plan executor.
 //! - [`bench::run`]: ms/step, tokens/s, MFU and memory of a training step.
 //!
