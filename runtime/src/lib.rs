@@ -11,6 +11,7 @@ pub mod init;
 pub mod interp;
 pub mod metrics;
 pub mod plan_exec;
+pub mod ppo;
 pub mod reward;
 pub mod tensor;
 pub mod token_ids;
