@@ -233,10 +233,11 @@ impl LlamaConfig {
     }
 
     /// As [`LlamaConfig::from_hf_config_json`] for a model with `head`: a config whose
-    /// `architectures` name another head is refused.
+    /// `architectures` name another head is refused. A policy with a value head
+    /// ([`Head::PolicyValue`]) reads a causal LM's config: its value head is not in it.
     pub fn from_hf_config_json_for(text: &str, head: Head) -> Result<Self, ModelError> {
         let (cfg, found) = Self::from_hf_config_json_any(text)?;
-        if found != head {
+        if found.hf_architecture() != head.hf_architecture() {
             return Err(ModelError::WrongHead {
                 expected: head,
                 found,
@@ -245,7 +246,10 @@ impl LlamaConfig {
         Ok(cfg)
     }
 
-    /// The config and the head of whatever Llama model `text` describes.
+    /// The config and the head of whatever Llama model `text` describes. A config says
+    /// only its architecture, so a PPO policy's (`LlamaForCausalLM`) reads back as
+    /// [`Head::CausalLm`], never [`Head::PolicyValue`]: whether a value head exists is up
+    /// to the checkpoint's tensors.
     pub fn from_hf_config_json_any(text: &str) -> Result<(Self, Head), ModelError> {
         let value: Value = serde_json::from_str(text).map_err(|e| ModelError::HfJson {
             line: e.line(),

@@ -14,6 +14,7 @@ mod hf_config;
 mod llama;
 mod loss;
 mod params;
+mod ppo;
 mod presets;
 
 pub use config::LlamaConfig;
@@ -24,5 +25,6 @@ pub use decode::{
 pub use error::ModelError;
 pub use head::Head;
 pub use hf_config::REWARD_PAD_ID;
-pub use llama::{BuildOptions, ForwardOutput, build_forward, reward_inputs};
+pub use llama::{BuildOptions, ForwardOutput, build_forward, ppo_inputs, reward_inputs};
 pub use params::{param_names, param_names_for};
+pub use ppo::PpoLossOptions;

@@ -1,6 +1,8 @@
 //! The Llama 2 forward graph: embedding, `L` pre-norm decoder layers, final norm (the
-//! trunk), then a head: the LM head with the mean token cross-entropy or the logits, or a
-//! reward model's score head with the rewards or the pairwise ranking loss.
+//! trunk), then a head: the LM head with the mean token cross-entropy, the logits or the
+//! per-token log-probabilities; a reward model's score head with the rewards or the
+//! pairwise ranking loss; or a PPO policy's LM and value heads with its rollout statistics
+//! or the PPO loss.
 
 use crate::blocks::{
     RopeTables, causal_attention, causal_mask, named, repeat_kv, rms_norm, rope, rope_tables,
@@ -9,8 +11,9 @@ use crate::blocks::{
 use crate::config::LlamaConfig;
 use crate::error::ModelError;
 use crate::head::Head;
-use crate::loss::{masked_mean_loss, mean_loss, ranking_loss, token_nll};
+use crate::loss::{masked_mean_loss, mean_loss, ranking_loss, token_entropy, token_nll};
 use crate::params::param_names_for;
+use crate::ppo::{PpoLossOptions, Rollout, ppo_loss};
 use llc_ir::{Builder, CmpOp, DType, Function, Module, NodeId, TensorType};
 use std::collections::HashMap;
 
@@ -31,6 +34,21 @@ pub enum ForwardOutput {
     /// rejected ones in the same order; `loss = mean(−log σ(r_chosen − r_rejected − m))`
     /// with the pair's margin `m` from the input `margin: f32[B/2]`.
     RankingLoss,
+    /// A causal LM's `logprobs: f32[B, T]`, `log π(targets[t] | tokens[..=t])` (inputs
+    /// `tokens`, `targets`): the frozen reference policy's log-probs in PPO's KL penalty.
+    /// A reference policy has no value head, so this output reads the plain causal LM's
+    /// parameters rather than asking the caller to bind an unused one.
+    TokenLogprobs,
+    /// A PPO policy's rollout statistics (inputs `tokens`, `targets`), in order:
+    /// `logprobs: f32[B, T]` (as [`ForwardOutput::TokenLogprobs`]), `values: f32[B, T]`
+    /// (the value head at every position) and `entropy: f32[B, T]` (of each next-token
+    /// distribution, for monitoring).
+    PolicyStats,
+    /// The PPO loss (Llama 2 §3.2.3, TRL's `PPOTrainer`), `loss: f32[]`: the clipped
+    /// surrogate plus `vf_coef` times the clipped value loss, both masked means over
+    /// `action_mask` (inputs `tokens`, `targets` and the [`ppo_inputs`] of the rollout;
+    /// constants from [`BuildOptions::ppo`]).
+    PpoLoss,
 }
 
 impl ForwardOutput {
@@ -39,6 +57,8 @@ impl ForwardOutput {
         match self {
             ForwardOutput::Loss | ForwardOutput::Logits => Head::CausalLm,
             ForwardOutput::Rewards | ForwardOutput::RankingLoss => Head::Score,
+            ForwardOutput::TokenLogprobs => Head::CausalLm,
+            ForwardOutput::PolicyStats | ForwardOutput::PpoLoss => Head::PolicyValue,
         }
     }
 }
@@ -49,6 +69,26 @@ pub mod reward_inputs {
     pub const REWARD_POS: &str = "reward_pos";
     /// `f32[B/2]`: each preference pair's margin `m` in the ranking loss.
     pub const MARGIN: &str = "margin";
+}
+
+/// Input names of the PPO graphs (the one home of that contract), after `tokens`. Every
+/// one is `[B, T]` and position `t` is about the prediction of `targets[t]` from
+/// `tokens[..=t]`.
+pub mod ppo_inputs {
+    /// `i32[B, T]`: the next token at each position (`tokens` shifted left by one).
+    pub const TARGETS: &str = "targets";
+    /// `f32[B, T]`: 1 where `targets[t]` is a response token (the policy's action), else 0.
+    pub const ACTION_MASK: &str = "action_mask";
+    /// `f32[B, T]`: the rollout policy's log-probs of the targets.
+    pub const OLD_LOGPROBS: &str = "old_logprobs";
+    /// `f32[B, T]`: the (whitened) GAE advantages.
+    pub const ADVANTAGES: &str = "advantages";
+    /// `f32[B, T]`: the value targets, advantages (before whitening) plus old values.
+    pub const RETURNS: &str = "returns";
+    /// `f32[B, T]`: the rollout value head's predictions.
+    pub const OLD_VALUES: &str = "old_values";
+    /// The rollout inputs of the PPO loss in argument order (after `tokens`, `targets`).
+    pub const ROLLOUT: [&str; 5] = [ACTION_MASK, OLD_LOGPROBS, ADVANTAGES, RETURNS, OLD_VALUES];
 }
 
 /// Everything about a build that is not the model itself.
@@ -65,6 +105,9 @@ pub struct BuildOptions {
     pub output: ForwardOutput,
     /// Float type of parameters and activations.
     pub dtype: DType,
+    /// The PPO loss's clip ranges and value coefficient (read by
+    /// [`ForwardOutput::PpoLoss`] only).
+    pub ppo: PpoLossOptions,
 }
 
 impl BuildOptions {
@@ -76,6 +119,7 @@ impl BuildOptions {
             loss_mask: false,
             output: ForwardOutput::Loss,
             dtype: DType::F32,
+            ppo: PpoLossOptions::default(),
         }
     }
 
@@ -130,6 +174,22 @@ impl BuildOptions {
                     "the ranking loss takes pairs (chosen rows, then rejected rows): {} rows is odd",
                     self.batch
                 ),
+            );
+        }
+        let ppo = &self.ppo;
+        if !(ppo.clip > 0.0 && ppo.clip < 1.0) {
+            return bad("ppo.clip", format!("must be in (0, 1), got {}", ppo.clip));
+        }
+        if !(ppo.value_clip > 0.0 && ppo.value_clip.is_finite()) {
+            return bad(
+                "ppo.value_clip",
+                format!("must be positive, got {}", ppo.value_clip),
+            );
+        }
+        if !(ppo.vf_coef >= 0.0 && ppo.vf_coef.is_finite()) {
+            return bad(
+                "ppo.vf_coef",
+                format!("must be non-negative, got {}", ppo.vf_coef),
             );
         }
         Ok(())
@@ -188,8 +248,9 @@ struct Shared {
 /// Arguments: every parameter of [`crate::param_names_for`] (for the output's head) in
 /// that order (role `param`), then the inputs the output takes: `tokens: i32[B, T]`, and
 /// `targets: i32[B, T]` and `loss_mask: [B, T]` (LM loss), or `reward_pos: i32[B]` and
-/// `margin: f32[B/2]` (reward model). Result: `loss` (scalar), `logits` `[B, T, V]` or
-/// `rewards` `[B]`.
+/// `margin: f32[B/2]` (reward model), or `targets` and the [`ppo_inputs`] (PPO). Results:
+/// `loss` (scalar), `logits` `[B, T, V]`, `rewards` `[B]`, `logprobs` `[B, T]`, or
+/// `logprobs`, `values`, `entropy` `[B, T]`.
 pub fn build_forward(cfg: &LlamaConfig, opts: &BuildOptions) -> Result<Module, ModelError> {
     cfg.validate()?;
     opts.validate(cfg)?;
@@ -210,7 +271,12 @@ pub fn build_forward(cfg: &LlamaConfig, opts: &BuildOptions) -> Result<Module, M
             .expect("param_names_for lists every parameter the builder reads")
     };
     let tokens = b.input("tokens", DType::I32, &[bt, t])?;
-    let result = match opts.output {
+    let lm_head = if cfg.tie_embeddings {
+        "tok_embeddings.weight"
+    } else {
+        "output.weight"
+    };
+    let results = match opts.output {
         ForwardOutput::Loss | ForwardOutput::Logits => {
             let targets = match opts.output {
                 ForwardOutput::Loss => Some(b.input("targets", DType::I32, &[bt, t])?),
@@ -222,14 +288,9 @@ pub fn build_forward(cfg: &LlamaConfig, opts: &BuildOptions) -> Result<Module, M
                 None
             };
             let h = trunk(&mut b, cfg, &params, tokens)?;
-            let lm_head = if cfg.tie_embeddings {
-                p("tok_embeddings.weight")
-            } else {
-                p("output.weight")
-            };
-            let logits = b.matmul_t(h, lm_head, false, true)?;
+            let logits = b.matmul_t(h, p(lm_head), false, true)?;
             let logits = b.name(logits, "logits")?;
-            match targets {
+            vec![match targets {
                 None => logits,
                 Some(targets) => {
                     let nll = named(&mut b, "nll", |b| token_nll(b, logits, targets))?;
@@ -238,7 +299,7 @@ pub fn build_forward(cfg: &LlamaConfig, opts: &BuildOptions) -> Result<Module, M
                         None => mean_loss(b, nll),
                     })?
                 }
-            }
+            }]
         }
         ForwardOutput::Rewards | ForwardOutput::RankingLoss => {
             let pos = b.input(reward_inputs::REWARD_POS, DType::I32, &[bt])?;
@@ -252,13 +313,58 @@ pub fn build_forward(cfg: &LlamaConfig, opts: &BuildOptions) -> Result<Module, M
             let rewards = named(&mut b, "rewards", |b| {
                 score_at(b, h, p(Head::SCORE_WEIGHT), pos)
             })?;
-            match margin {
+            vec![match margin {
                 None => rewards,
                 Some(m) => named(&mut b, "loss", |b| ranking_loss(b, rewards, m))?,
+            }]
+        }
+        ForwardOutput::TokenLogprobs | ForwardOutput::PolicyStats | ForwardOutput::PpoLoss => {
+            let targets = b.input(ppo_inputs::TARGETS, DType::I32, &[bt, t])?;
+            let rollout = match opts.output {
+                ForwardOutput::PpoLoss => {
+                    let mut r = Vec::with_capacity(ppo_inputs::ROLLOUT.len());
+                    for name in ppo_inputs::ROLLOUT {
+                        r.push(b.input(name, dt, &[bt, t])?);
+                    }
+                    Some(Rollout {
+                        action_mask: r[0],
+                        old_logprobs: r[1],
+                        advantages: r[2],
+                        returns: r[3],
+                        old_values: r[4],
+                    })
+                }
+                _ => None,
+            };
+            let h = trunk(&mut b, cfg, &params, tokens)?;
+            let logits = b.matmul_t(h, p(lm_head), false, true)?;
+            let logits = b.name(logits, "logits")?;
+            let logprobs = named(&mut b, "logprobs", |b| {
+                let nll = token_nll(b, logits, targets)?;
+                b.neg(nll)
+            })?;
+            if opts.output == ForwardOutput::TokenLogprobs {
+                vec![logprobs]
+            } else {
+                let values = named(&mut b, "values", |b| {
+                    let v = b.matmul_t(h, p(Head::VALUE_WEIGHT), false, true)?; // [B, T, 1]
+                    b.reshape(v, &[bt, t])
+                })?;
+                match rollout {
+                    None => {
+                        let entropy = named(&mut b, "entropy", |b| token_entropy(b, logits))?;
+                        vec![logprobs, values, entropy]
+                    }
+                    Some(r) => vec![named(&mut b, "loss", |b| {
+                        ppo_loss(b, logprobs, values, &r, &opts.ppo)
+                    })?],
+                }
             }
         }
     };
-    b.output(result);
+    for r in results {
+        b.output(r);
+    }
     let mut module = Module::new();
     module.functions.push(func);
     Ok(module)

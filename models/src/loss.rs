@@ -73,3 +73,24 @@ pub(crate) fn ranking_loss(b: &mut Builder, rewards: NodeId, margin: NodeId) -> 
     let total = b.sum_all(per_pair)?;
     b.mul_scalar(total, 1.0 / pairs as f64)
 }
+
+/// Entropy of each next-token distribution, `H = logsumexp(z) − Σ softmax(z)·z` per row of
+/// `logits[B, T, V]` with `z = logits − max` (the shift cancels, so it is exact and stable);
+/// returns `[B, T]`, between 0 and `ln V`. PPO logs it to watch the policy collapse.
+pub(crate) fn token_entropy(b: &mut Builder, logits: NodeId) -> Result<NodeId> {
+    let s = b.shape(logits);
+    let (bt, t, v) = (s[0], s[1], s[2]);
+    let n = bt * t;
+    let rows = b.reshape(logits, &[n, v])?;
+    let m = b.reduce_max(rows, &[1], true)?;
+    let m = b.broadcast(m, &[n, v])?;
+    let z = b.sub(rows, m)?;
+    let e = b.exp(z)?;
+    let sum = b.reduce_sum(e, &[1], true)?; // [n, 1]
+    let lse = b.log(sum)?;
+    let ez = b.mul(e, z)?;
+    let ez = b.reduce_sum(ez, &[1], true)?;
+    let mean_z = b.div(ez, sum)?; // Σ p·z
+    let h = b.sub(lse, mean_z)?;
+    b.reshape(h, &[bt, t])
+}

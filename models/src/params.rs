@@ -15,8 +15,9 @@ pub fn param_names(cfg: &LlamaConfig) -> Vec<(String, Vec<usize>)> {
 }
 
 /// The parameters of the trunk of `cfg` with `head` on it, in argument order: the trunk's
-/// (as [`param_names`]), then the head's: `output` for a causal LM (none when tied), or
-/// `score: [1, D]` for a reward model (which never ties).
+/// (as [`param_names`]), then the head's: `output` for a causal LM (none when tied),
+/// `score: [1, D]` for a reward model (which never ties), or a PPO policy's `output` (as
+/// the causal LM's) then `value_head: [1, D]`.
 pub fn param_names_for(cfg: &LlamaConfig, head: Head) -> Vec<(String, Vec<usize>)> {
     let d = cfg.dim;
     let q = cfg.n_heads * cfg.head_dim();
@@ -37,12 +38,13 @@ pub fn param_names_for(cfg: &LlamaConfig, head: Head) -> Vec<(String, Vec<usize>
         v.push((format!("{p}.feed_forward.w3.weight"), vec![f, d]));
     }
     v.push(("norm.weight".to_string(), vec![d]));
+    if matches!(head, Head::CausalLm | Head::PolicyValue) && !cfg.tie_embeddings {
+        v.push(("output.weight".to_string(), vec![cfg.vocab_size, d]));
+    }
     match head {
-        Head::CausalLm if !cfg.tie_embeddings => {
-            v.push(("output.weight".to_string(), vec![cfg.vocab_size, d]));
-        }
         Head::CausalLm => {}
         Head::Score => v.push((Head::SCORE_WEIGHT.to_string(), vec![1, d])),
+        Head::PolicyValue => v.push((Head::VALUE_WEIGHT.to_string(), vec![1, d])),
     }
     v
 }

@@ -8,6 +8,7 @@ pub mod data;
 pub mod error;
 pub mod generate;
 pub mod metrics;
+pub mod ppo;
 pub mod reward;
 pub mod trainer;
 
