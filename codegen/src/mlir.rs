@@ -93,8 +93,11 @@ pub(crate) fn run_pipeline(
 pub(crate) const GPU_PIPELINE: &str = "builtin.module(gpu.module(convert-scf-to-cf,convert-gpu-to-nvvm{use-bare-ptr-memref-call-conv=1},reconcile-unrealized-casts),gpu-module-to-binary{format=isa})";
 
 /// The CPU pipeline: everything to the LLVM dialect, with bare-pointer function
-/// parameters so the execution engine passes plain buffers.
-pub(crate) const CPU_PIPELINE: &str = "builtin.module(convert-scf-to-cf,convert-vector-to-llvm,finalize-memref-to-llvm,convert-arith-to-llvm,convert-func-to-llvm{use-bare-ptr-memref-call-conv=1},convert-cf-to-llvm,reconcile-unrealized-casts)";
+/// parameters so the execution engine passes plain buffers. `arith-expand` with bf16
+/// first: f32 → bf16 truncation becomes integer round-to-nearest-even, because on a CPU
+/// without AVX512-BF16 LLVM would otherwise call `__truncsfbf2`, which Debian 12's libgcc
+/// (GCC 12) does not have, and the kernels library would not load.
+pub(crate) const CPU_PIPELINE: &str = "builtin.module(arith-expand{include-bf16=true},convert-scf-to-cf,convert-vector-to-llvm,finalize-memref-to-llvm,convert-arith-to-llvm,convert-func-to-llvm{use-bare-ptr-memref-call-conv=1},convert-cf-to-llvm,reconcile-unrealized-casts)";
 
 /// The PTX text of the (single) `gpu.binary` in a lowered module.
 pub(crate) fn extract_ptx(module: &Module<'static>) -> Result<String> {

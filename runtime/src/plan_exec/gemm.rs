@@ -108,10 +108,8 @@ pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
         unsafe { mm_batches(g, pa, pb, pc) };
         return Ok(());
     }
-    if g.dtype == DType::BF16
-        && let Some(dnnl) = onednn().filter(|d| d.has_bf16())
-    {
-        return run_gemm_bf16(arena, g, dnnl);
+    if g.dtype == DType::BF16 {
+        return run_gemm_bf16(arena, g, onednn());
     }
     let a = arena.f64s(&g.a, g.dtype)?;
     let b = arena.f64s(&g.b, g.dtype)?;
@@ -153,7 +151,9 @@ pub(crate) fn run_gemm(arena: &mut Arena, g: &GemmDesc) -> Result<()> {
 /// A bf16 GEMM on oneDNN: bf16 operands, f32 accumulation into an f32 copy of `C`'s
 /// buffer (so the elements between rows and batches come back unchanged), rounded to
 /// bf16 (nearest even) on the way back, as a GPU GEMM with a bf16 `C` and f32 compute.
-fn run_gemm_bf16(arena: &mut Arena, g: &GemmDesc, dnnl: &OneDnn) -> Result<()> {
+/// Without oneDNN's bf16 GEMM on this CPU (no AVX-512), the same product runs in f32 on
+/// the bf16 values widened (exact), so the result is the same f32-accumulated GEMM.
+fn run_gemm_bf16(arena: &mut Arena, g: &GemmDesc, dnnl: Option<&OneDnn>) -> Result<()> {
     use rayon::prelude::*;
     let pa = arena.ptr(&g.a)? as *const u16;
     let pb = arena.ptr(&g.b)? as *const u16;
@@ -178,7 +178,8 @@ fn run_gemm_bf16(arena: &mut Arena, g: &GemmDesc, dnnl: &OneDnn) -> Result<()> {
     // Many small products (attention per head): oneDNN's bf16 GEMM costs a fixed
     // ~0.5 ms a call at these sizes, so they run side by side as f32 products of the
     // bf16 values (exact in f32, so the same f32-accumulated GEMM).
-    if side_by_side(g) {
+    let bf16_lib = dnnl.filter(|d| d.has_bf16());
+    if side_by_side(g) || bf16_lib.is_none() {
         let widen = |p: *const u16, bytes: u64| -> Vec<f32> {
             // SAFETY: `ptr` proved the buffer lies inside the arena, 2-byte aligned.
             let v = unsafe { std::slice::from_raw_parts(p, (bytes / 2) as usize) };
@@ -189,11 +190,16 @@ fn run_gemm_bf16(arena: &mut Arena, g: &GemmDesc, dnnl: &OneDnn) -> Result<()> {
         let (a, b) = (widen(pa, g.a.bytes), widen(pb, g.b.bytes));
         // SAFETY: `check` proved every addressed element lies inside the buffers, which
         // `a`, `b` and `c` copy whole.
-        unsafe { mm_batches(g, a.as_ptr(), b.as_ptr(), c.as_mut_ptr()) };
-    } else {
+        match dnnl {
+            Some(d) if !side_by_side(g) => unsafe {
+                dnnl_batches(d, g, a.as_ptr(), b.as_ptr(), c.as_mut_ptr())?
+            },
+            _ => unsafe { mm_batches(g, a.as_ptr(), b.as_ptr(), c.as_mut_ptr()) },
+        }
+    } else if let Some(d) = bf16_lib {
         // SAFETY: `check` proved every addressed element of A, B and C lies inside their
         // buffers; `c` has C's buffer's elements.
-        unsafe { dnnl_batches(dnnl, g, pa, pb, c.as_mut_ptr())? };
+        unsafe { dnnl_batches(d, g, pa, pb, c.as_mut_ptr())? };
     }
     c_bf16
         .par_iter_mut()

@@ -77,7 +77,8 @@ pub(crate) fn onednn() -> Option<&'static OneDnn> {
             let gemm_bf16 = lib
                 .get::<GemmFn<u16>>(b"dnnl_gemm_bf16bf16f32")
                 .ok()
-                .map(|f| *f);
+                .map(|f| *f)
+                .filter(|&f| bf16_gemm_runs(f));
             Some(OneDnn {
                 _lib: lib,
                 sgemm,
@@ -88,8 +89,34 @@ pub(crate) fn onednn() -> Option<&'static OneDnn> {
     .as_ref()
 }
 
+/// Whether oneDNN's bf16 GEMM runs on this CPU: it is exported everywhere but has no
+/// implementation without AVX-512 (it returns an error status), so a 1×1×1 product tells.
+fn bf16_gemm_runs(f: GemmFn<u16>) -> bool {
+    let one = half::bf16::ONE.to_bits();
+    let (a, b, mut c) = ([one], [one], [0f32]);
+    // SAFETY: 1×1 matrices with leading dimension 1, C apart from A and B.
+    let status = unsafe {
+        f(
+            b'N' as c_char,
+            b'N' as c_char,
+            1,
+            1,
+            1,
+            1.0,
+            a.as_ptr(),
+            1,
+            b.as_ptr(),
+            1,
+            0.0,
+            c.as_mut_ptr(),
+            1,
+        )
+    };
+    status == 0 && c[0] == 1.0
+}
+
 impl OneDnn {
-    /// Does this library have the bf16 GEMM?
+    /// Does this library have a bf16 GEMM that runs on this CPU?
     pub(crate) fn has_bf16(&self) -> bool {
         self.gemm_bf16.is_some()
     }
