@@ -108,6 +108,12 @@ pub enum Command {
     Sample(crate::cmd::sample::SampleArgs),
     #[allow(missing_docs)]
     Grad(crate::cmd::grad::GradArgs),
+    /// The reward model: train one on preference pairs, or score responses.
+    #[command(subcommand)]
+    Rm(RmCommand),
+    /// Rejection sampling: K completions per prompt scored by a reward model, the best
+    /// kept as SFT data.
+    RejectionSample(Box<crate::cmd::rejection::RejectionArgs>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -399,6 +405,17 @@ pub struct TrainArgs {
     /// Continue from this checkpoint (a `step_*` directory or a checkpoints root).
     #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     pub resume_from: Option<PathBuf>,
+    /// Print a log line every this many steps when not on a terminal.
+    #[arg(long, default_value_t = 10)]
+    pub log_every: u64,
+    #[command(flatten)]
+    pub step: StepArgs,
+}
+
+/// How a training step is compiled and where it runs: the flags every trainer shares
+/// (pretraining, SFT, the reward model).
+#[derive(Args, Debug)]
+pub struct StepArgs {
     /// Where the step runs.
     #[arg(long, value_enum, default_value_t = Backend::Auto)]
     pub backend: Backend,
@@ -416,9 +433,6 @@ pub struct TrainArgs {
     /// Seed of the initial weights and the data order.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Print a log line every this many steps when not on a terminal.
-    #[arg(long, default_value_t = 10)]
-    pub log_every: u64,
     #[command(flatten)]
     pub optim: OptimizerArgs,
     #[command(flatten)]
@@ -564,4 +578,79 @@ pub struct RunArgs {
     /// Seed for the random weights and tokens.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RmCommand {
+    /// Train a reward model on preference pairs (the ranking loss with a margin).
+    Train(Box<RmTrainArgs>),
+    /// Score `{"prompt", "response"}` lines with a reward model.
+    Score(RmScoreArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RmTrainArgs {
+    /// The pretrained or SFT causal LM to start from (a Hugging Face directory or an
+    /// llc-train checkpoint); the score head is new.
+    #[arg(long, value_name = "DIR")]
+    pub init_from: PathBuf,
+    /// Preference pairs, JSONL `{"prompt", "chosen", "rejected", "rating"?}` (ratings:
+    /// significantly better, better, slightly better, negligibly better, unsure).
+    #[arg(long, value_name = "FILE")]
+    pub pairs: PathBuf,
+    /// Tokenizer: `byte` or a tokenizer.json (default: the checkpoint's, else bytes).
+    #[arg(long)]
+    pub tokenizer: Option<String>,
+    /// Preference pairs per step (each is two sequences).
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Tokens per sequence (`BOS prompt response EOS`; longer pairs are left out).
+    #[arg(long, default_value_t = 128)]
+    pub seq: usize,
+    /// Fraction of the pairs held out for accuracy and margin.
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f64,
+    /// Optimizer steps in total.
+    #[arg(long, default_value_t = 200)]
+    pub steps: u64,
+    /// Evaluate on the held-out pairs every this many steps (0: only at the end).
+    #[arg(long, default_value_t = 50)]
+    pub eval_every: u64,
+    /// Run directory: metrics.jsonl, checkpoints/, artifact/.
+    #[arg(short, long, value_name = "DIR", default_value = "runs/rm")]
+    pub out: PathBuf,
+    /// Save a checkpoint every this many steps (0: only at the end).
+    #[arg(long, default_value_t = 0)]
+    pub save_every: u64,
+    /// Keep this many most recent checkpoints.
+    #[arg(long, default_value_t = 3)]
+    pub keep_last: usize,
+    /// Continue the run in --out from its latest checkpoint.
+    #[arg(long)]
+    pub resume: bool,
+    /// Print a log line every this many steps.
+    #[arg(long, default_value_t = 10)]
+    pub log_every: u64,
+    #[command(flatten)]
+    pub step: StepArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct RmScoreArgs {
+    /// The reward model (a checkpoint of `rm train`, or a Hugging Face
+    /// LlamaForSequenceClassification directory with one label).
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: PathBuf,
+    /// JSONL `{"prompt", "response"}` lines to score.
+    #[arg(long, value_name = "FILE")]
+    pub input: PathBuf,
+    /// Where to write `{"prompt", "response", "reward"}` lines.
+    #[arg(long, value_name = "FILE")]
+    pub jsonl: PathBuf,
+    /// Tokenizer (default: the checkpoint's, else bytes).
+    #[arg(long)]
+    pub tokenizer: Option<String>,
+    /// Sequences scored at once.
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
 }

@@ -6,7 +6,7 @@
 //! Every command here builds without the `cuda` feature and says so when asked for a GPU;
 //! without a GPU they fail with the driver's or the device's reason, never a panic.
 
-use crate::cli::{Backend, BenchGpuArgs, GpuCheckArgs, TrainArgs};
+use crate::cli::{Backend, BenchGpuArgs, GpuCheckArgs, StepArgs};
 use anyhow::{Context, Result, bail};
 use llc_ir::{ArgRole, Function};
 use llc_runtime::cuda::{self, Artifact};
@@ -42,7 +42,7 @@ pub fn choose_backend(b: Backend) -> Result<BackendKind> {
 
 /// The artifact directory a CUDA run executes: `--artifact`, or one compiled from `step`
 /// into `out/artifact` for the GPU's architecture.
-pub fn artifact_for_run(a: &TrainArgs, step: &Function, out: &Path) -> Result<PathBuf> {
+pub fn artifact_for_run(a: &StepArgs, step: &Function, out: &Path) -> Result<PathBuf> {
     if let Some(dir) = &a.artifact {
         return Ok(dir.clone());
     }
@@ -137,7 +137,7 @@ fn role_word(role: ArgRole) -> &'static str {
 /// as the CPU backend, then `weights` when fine-tuning.
 #[cfg(feature = "cuda")]
 pub fn cuda_backend(
-    a: &TrainArgs,
+    a: &StepArgs,
     step: &Function,
     out: &Path,
     weights: Option<Vec<(String, llc_runtime::Tensor)>>,
@@ -161,7 +161,7 @@ pub fn cuda_backend(
 /// Without the `cuda` feature there is no GPU backend: say how to get one.
 #[cfg(not(feature = "cuda"))]
 pub fn cuda_backend(
-    _: &TrainArgs,
+    _: &StepArgs,
     _: &Function,
     _: &Path,
     _: Option<Vec<(String, llc_runtime::Tensor)>>,

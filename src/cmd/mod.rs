@@ -10,6 +10,8 @@ mod decoder;
 mod gpu;
 mod model;
 mod plot;
+pub(crate) mod rejection;
+mod rm;
 mod run;
 mod tokenizer;
 mod train;
@@ -18,7 +20,7 @@ pub(crate) mod grad;
 mod model_dir;
 pub(crate) mod sample;
 
-use crate::cli::{BenchCommand, Cli, Command, DataCommand, ModelSpec, TokenizerCommand};
+use crate::cli::{BenchCommand, Cli, Command, DataCommand, ModelSpec, RmCommand, TokenizerCommand};
 use anyhow::{Context, Result};
 use llc_models::LlamaConfig;
 
@@ -42,6 +44,9 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::GpuCheck(a) => gpu::gpu_check(a),
         Command::Sample(a) => sample::run(a),
         Command::Grad(a) => grad::run(a),
+        Command::Rm(RmCommand::Train(a)) => rm::train(*a),
+        Command::Rm(RmCommand::Score(a)) => rm::score(a),
+        Command::RejectionSample(a) => rejection::run(*a),
     }
 }
 

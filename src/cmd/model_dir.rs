@@ -3,10 +3,10 @@
 //! root (its latest checkpoint).
 
 use anyhow::{Context, Result, bail};
-use llc_models::LlamaConfig;
+use llc_models::{Head, LlamaConfig, ModelError};
 use llc_trainer::checkpoint::{
     CheckpointError, CheckpointManager, NamedTensor, load_checkpoint, load_hf_model_dir,
-    param_specs, read_model_config,
+    param_specs_for, read_model_config_any,
 };
 use std::path::{Path, PathBuf};
 
@@ -21,9 +21,16 @@ pub struct LoadedModel {
     pub weights: Vec<NamedTensor>,
 }
 
+/// Loads the causal LM in `dir` (see [`load_model_dir_as`]).
+pub fn load_model_dir(dir: &Path) -> Result<LoadedModel> {
+    load_model_dir_as(dir, Head::CausalLm)
+}
+
 /// Loads `dir`: a checkpoint (has `trainer_state.json`), a Hugging Face directory (has
 /// `config.json`), or a checkpoint root (has `step_*/` checkpoints; the latest is used).
-pub fn load_model_dir(dir: &Path) -> Result<LoadedModel> {
+/// Its `config.json` must describe a model with `head`: a reward model where a policy is
+/// expected (or the reverse) is refused before any tensor is read.
+pub fn load_model_dir_as(dir: &Path, head: Head) -> Result<LoadedModel> {
     if !dir.is_dir() {
         bail!("model directory {} does not exist", dir.display());
     }
@@ -45,17 +52,34 @@ pub fn load_model_dir(dir: &Path) -> Result<LoadedModel> {
         let config_path = dir.join("config.json");
         let text = std::fs::read_to_string(&config_path)
             .with_context(|| format!("cannot read {}", config_path.display()))?;
-        let cfg = read_model_config(&text, &config_path)?;
-        let (_, ckpt) =
-            load_checkpoint(&dir, &param_specs(&cfg)).map_err(|e| weights_context(e, &dir))?;
+        let (cfg, found) = read_model_config_any(&text, &config_path)?;
+        check_head(head, found, &dir)?;
+        let (_, ckpt) = load_checkpoint(&dir, &param_specs_for(&cfg, found))
+            .map_err(|e| weights_context(e, &dir))?;
         (ckpt.config_json, ckpt.params)
     } else {
+        let config_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&config_path)
+            .with_context(|| format!("cannot read {}", config_path.display()))?;
+        let (_, found) = read_model_config_any(&text, &config_path)?;
+        check_head(head, found, &dir)?;
         let m = load_hf_model_dir(&dir).map_err(|e| weights_context(e, &dir))?;
         (m.config_json, m.params)
     };
     let config_path = dir.join("config.json");
-    let cfg = read_model_config(&config_json, &config_path)?;
+    let (cfg, _) = read_model_config_any(&config_json, &config_path)?;
     Ok(LoadedModel { dir, cfg, weights })
+}
+
+/// The model in `dir` has `found` where `expected` is needed: say which is which.
+fn check_head(expected: Head, found: Head, dir: &Path) -> Result<()> {
+    if expected == found {
+        return Ok(());
+    }
+    Err(
+        anyhow::Error::new(ModelError::WrongHead { expected, found })
+            .context(format!("{}/config.json", dir.display())),
+    )
 }
 
 /// A weight-loading error with what it means for a model directory: tensors that do not

@@ -236,7 +236,7 @@ pub fn run(a: SampleArgs) -> Result<()> {
 
 /// The prompts of `file` with their line numbers: a JSON object's "prompt", or the line
 /// itself. Blank lines are skipped.
-fn read_prompts(file: &Path) -> Result<Vec<(String, PathBuf, usize)>> {
+pub(crate) fn read_prompts(file: &Path) -> Result<Vec<(String, PathBuf, usize)>> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read the prompts file {}", file.display()))?;
     let mut out = Vec::new();
@@ -265,7 +265,7 @@ fn read_prompts(file: &Path) -> Result<Vec<(String, PathBuf, usize)>> {
 
 /// The tokenizer named by `spec`, else the model directory's (or the checkpoint root's)
 /// `tokenizer.json`, else the byte-level one.
-fn load_tokenizer(
+pub(crate) fn load_tokenizer(
     spec: Option<&str>,
     model_dir: &std::path::Path,
     given: &std::path::Path,

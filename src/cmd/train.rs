@@ -3,10 +3,10 @@
 
 use super::compile::{pipeline_for, summarize_reports};
 use super::gpu::{self, BackendKind};
-use crate::cli::TrainArgs;
+use crate::cli::{StepArgs, TrainArgs};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressStyle};
-use llc_ir::Function;
+use llc_ir::{Function, Module};
 use llc_models::{BuildOptions, LlamaConfig, build_forward};
 use llc_passes::{DataParallelOptions, Pass, Pipeline, PipelineHooks};
 use llc_runtime::comm::{self, Communicator};
@@ -169,25 +169,36 @@ fn compile_step(a: &TrainArgs, cfg: &LlamaConfig, world: usize) -> Result<(Funct
         loss_mask: a.sft,
         ..BuildOptions::new(a.batch, a.seq)
     };
-    let mut module = build_forward(cfg, &opts)?;
+    compile_module_step(build_forward(cfg, &opts)?, &a.step, world, a.bucket_mb)
+}
+
+/// The training step of a forward `module` (whose result is a loss) as `step` flags
+/// configure the pipeline, and the eval forward (fused like the step); on `world > 1`
+/// ranks the gradients are averaged in all-reduces of at most `bucket_mb` MiB.
+pub(crate) fn compile_module_step(
+    mut module: Module,
+    step: &StepArgs,
+    world: usize,
+    bucket_mb: usize,
+) -> Result<(Function, Function)> {
     let mut eval = module.clone();
-    let pipeline = pipeline_for(&a.optim, &a.egraph, a.precision.into())?.with_data_parallel(
-        DataParallelOptions {
-            bucket_bytes: a.bucket_mb.max(1) << 20,
+    let pipeline = pipeline_for(&step.optim, &step.egraph, step.precision.into())?
+        .with_data_parallel(DataParallelOptions {
+            bucket_bytes: bucket_mb.max(1) << 20,
             ..DataParallelOptions::new(world)
-        },
-    );
+        });
     let reports = pipeline.run(&mut module, &mut PipelineHooks::default())?;
     eprint!("{}", summarize_reports(&reports, false));
-    if !a.egraph.no_egraph {
+    if !step.egraph.no_egraph {
         let fuse = Pipeline {
             passes: vec![Pass::EGraphForward(super::compile::egraph_options(
-                &a.egraph, true,
+                &step.egraph,
+                true,
             ))],
         };
         fuse.run(&mut eval, &mut PipelineHooks::default())?;
     }
-    let step = module
+    let train_step = module
         .function("step")
         .context("the pipeline produced no step function")?
         .clone();
@@ -196,7 +207,7 @@ fn compile_step(a: &TrainArgs, cfg: &LlamaConfig, world: usize) -> Result<(Funct
         .into_iter()
         .next()
         .context("the model has no forward function")?;
-    Ok((step, eval))
+    Ok((train_step, eval))
 }
 
 /// The backend of `--backend`: the compiled step on the CPU or the GPU, or the
@@ -209,21 +220,34 @@ fn make_backend(
     comm: &Rc<dyn Communicator>,
 ) -> Result<Box<dyn StepBackend>> {
     let world = comm.world_size();
-    let kind = gpu::choose_backend(a.backend)?;
+    let kind = gpu::choose_backend(a.step.backend)?;
     if world > 1 && kind != BackendKind::Interp {
         bail!(
             "a data-parallel run ({world} ranks) executes its step on the interpreter for now: pass --backend interp (the compiled CPU and CUDA plans have no all_reduce step yet)"
         );
     }
     let (step, eval) = compile_step(a, cfg, world)?;
-    let mut backend: Box<dyn StepBackend> = match kind {
-        BackendKind::Cuda => return gpu::cuda_backend(a, &step, out, weights),
-        BackendKind::Cpu => Box::new(cpu_plan_backend(a, &step, out)?),
+    step_backend(&a.step, step, eval, out, weights, comm)
+}
+
+/// The backend `args` choose for a compiled `step` (and its `eval` forward, which the
+/// interpreter runs): seeded initial values, then `weights` (by name) when given.
+pub(crate) fn step_backend(
+    args: &StepArgs,
+    step: Function,
+    eval: Function,
+    out: &Path,
+    weights: Option<NamedValues>,
+    comm: &Rc<dyn Communicator>,
+) -> Result<Box<dyn StepBackend>> {
+    let mut backend: Box<dyn StepBackend> = match gpu::choose_backend(args.backend)? {
+        BackendKind::Cuda => return gpu::cuda_backend(args, &step, out, weights),
+        BackendKind::Cpu => Box::new(cpu_plan_backend(args, &step, out)?),
         BackendKind::Interp => {
-            if a.artifact.is_some() {
+            if args.artifact.is_some() {
                 bail!("--artifact runs a compiled step: use it with --backend cpu or cuda");
             }
-            let initial = init::initial_state(&step, a.seed, Precision::F32);
+            let initial = init::initial_state(&step, args.seed, Precision::F32);
             Box::new(CpuBackend::new(step, eval, initial, Precision::F32)?.with_comm(comm.clone()))
         }
     };
@@ -235,7 +259,7 @@ fn make_backend(
 
 /// The compiled CPU step: `--artifact`, or the step compiled here for this CPU into
 /// `out/artifact`; parameters seeded as on every backend.
-fn cpu_plan_backend(a: &TrainArgs, step: &Function, out: &Path) -> Result<PlanBackend> {
+fn cpu_plan_backend(a: &StepArgs, step: &Function, out: &Path) -> Result<PlanBackend> {
     let dir = match &a.artifact {
         Some(dir) => dir.clone(),
         None => {
@@ -369,7 +393,7 @@ fn run_rank(a: TrainArgs, comm: &Rc<dyn Communicator>) -> Result<()> {
         shuffle,
         vocab_limit: Some(cfg.vocab_size),
     };
-    let train = BatchLoader::new(data.train, loader_cfg(a.batch * world, a.seed, true))?;
+    let train = BatchLoader::new(data.train, loader_cfg(a.batch * world, a.step.seed, true))?;
     let val = match data.val.filter(|_| lead) {
         Some(ds) => Some(
             BatchLoader::new(ds, loader_cfg(a.batch, 0, false)).with_context(|| {

@@ -32,8 +32,17 @@ pub fn tiny_config(vocab: usize) -> LlamaConfig {
 /// Random weights for `cfg`: matrices N(0, 0.08²), norm gains 1 + N(0, 0.2²) (so a wrong
 /// gain cannot hide behind a value of 1).
 pub fn random_weights(cfg: &LlamaConfig, seed: u64) -> Vec<NamedTensor> {
+    random_weights_for(cfg, llc_models::Head::CausalLm, seed)
+}
+
+/// [`random_weights`] for the trunk of `cfg` with `head` (a reward model's score head).
+pub fn random_weights_for(
+    cfg: &LlamaConfig,
+    head: llc_models::Head,
+    seed: u64,
+) -> Vec<NamedTensor> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    param_names(cfg)
+    llc_models::param_names_for(cfg, head)
         .into_iter()
         .map(|(name, shape)| {
             let noise = Tensor::random_normal(shape.clone(), 1.0, &mut rng).to_f32_vec();

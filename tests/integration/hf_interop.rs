@@ -207,3 +207,86 @@ fn grad_matches_torch_on_a_transformers_saved_model() {
         worst.1
     );
 }
+
+#[test]
+fn reward_model_checkpoint_scores_as_transformers_sequence_classifier() {
+    let Some(py) = python("reward_model_checkpoint_scores_as_transformers_sequence_classifier")
+    else {
+        return;
+    };
+    use llc_models::Head;
+    use llc_trainer::checkpoint::{
+        Checkpoint, CheckpointManager, TrainerState, load_checkpoint, param_specs_for,
+    };
+    use llc_trainer::reward::RewardScorer;
+    let cfg = tiny_config(64);
+    let dir = tempfile::tempdir().unwrap();
+    let weights = random_weights_for(&cfg, Head::Score, 41);
+    let ckpt = Checkpoint {
+        params: weights,
+        optimizer: None,
+        config_json: cfg.to_hf_config_json_for(Head::Score),
+        state: TrainerState::new(5),
+    };
+    let step_dir = CheckpointManager::new(&dir.path().join("rm"), 2)
+        .unwrap()
+        .save(&ckpt)
+        .unwrap();
+    // Ours: the rewards graph on the interpreter, on the weights as read back from the
+    // checkpoint (HF layout both ways).
+    let (_, back) = load_checkpoint(&step_dir, &param_specs_for(&cfg, Head::Score)).unwrap();
+    let (b, t) = (3, 12);
+    let lens = [12, 7, 9];
+    // Ids 1..64 (0 is the padding id), each row right-padded with 0 after its last token.
+    let ids = random_ids(b * t, 63, 42);
+    let rows: Vec<Vec<u32>> = (0..b)
+        .map(|r| ids[r * t..r * t + lens[r]].iter().map(|&x| x + 1).collect())
+        .collect();
+    let refs: Vec<&[u32]> = rows.iter().map(Vec::as_slice).collect();
+    let mut scorer = RewardScorer::new(&cfg, b, t, &back.params).unwrap();
+    let ours = scorer.score(&refs).unwrap();
+
+    // Theirs: LlamaForSequenceClassification.from_pretrained on the checkpoint directory.
+    let mut padded = Vec::with_capacity(b * t);
+    for r in &rows {
+        padded.extend_from_slice(r);
+        padded.resize(padded.len() + t - r.len(), llc_models::REWARD_PAD_ID);
+    }
+    let tokens = dir.path().join("tokens.bin");
+    write_tokens(&tokens, &padded);
+    let out = dir.path().join("hf_rewards.safetensors");
+    let (bs, ts) = (b.to_string(), t.to_string());
+    reference(
+        &py,
+        &[
+            "rewards",
+            "--model",
+            s(&step_dir),
+            "--tokens",
+            s(&tokens),
+            "--batch",
+            &bs,
+            "--seq",
+            &ts,
+            "--out",
+            s(&out),
+        ],
+    );
+    let theirs = read_safetensors(&out).unwrap().tensors.remove(0);
+    assert_eq!(theirs.shape, vec![b]);
+    let max_diff = ours
+        .iter()
+        .zip(&theirs.data)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    eprintln!(
+        "rewards ours {ours:?} vs transformers {:?}: max abs diff {max_diff:.3e}",
+        theirs.data
+    );
+    let spread = ours.iter().fold(0.0f32, |m, r| m.max((r - ours[0]).abs()));
+    assert!(
+        spread > 1e-3,
+        "rewards too alike to tell rows apart: {ours:?}"
+    );
+    assert!(max_diff < 1e-5, "max abs diff {max_diff}");
+}
