@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use llc_models::{LlamaConfig, param_names};
+use llc_models::LlamaConfig;
 use llc_runtime::Tensor;
 use llc_trainer::checkpoint::{
     Checkpoint, CheckpointManager, NamedTensor, TrainerState, to_hf, write_safetensors,

@@ -28,5 +28,6 @@ mod grad_cmd;
 mod hf_interop;
 mod optim_torch;
 mod plan_exec;
+mod reward_cli;
 mod sample_cmd;
 mod train_cli;
