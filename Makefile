@@ -4,7 +4,7 @@
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 CARGO ?= cargo
 
-.PHONY: run test setup setup-base build demo
+.PHONY: run test setup setup-base build demo chat-demo
 
 # setup: everything, with the test oracles (torch + transformers in .venv, ~3.5 GB once);
 # setup-base: without them (the demo does not need them).
@@ -22,3 +22,7 @@ run: build
 
 test: setup
 	./scripts/test.sh
+
+# the reward model and rejection sampling on the demo policy, against a known preference
+chat-demo: build
+	./scripts/chat-demo.sh

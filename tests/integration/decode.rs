@@ -516,7 +516,14 @@ fn sample_and_bench_decode_refuse_mismatched_and_non_causal_lm_checkpoints() {
         serde_json::from_str(&std::fs::read_to_string(cls.join("config.json")).unwrap()).unwrap();
     json["architectures"] = serde_json::json!(["LlamaForSequenceClassification"]);
     std::fs::write(cls.join("config.json"), json.to_string()).unwrap();
-    both(&cls, &["architectures", "LlamaForSequenceClassification"]);
+    both(
+        &cls,
+        &[
+            "reward model",
+            "LlamaForSequenceClassification",
+            "causal language model",
+        ],
+    );
     // A bare LlamaModel: untied, no lm_head.weight.
     let tied = LlamaConfig {
         tie_embeddings: true,

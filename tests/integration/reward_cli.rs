@@ -86,7 +86,7 @@ fn reward_model_trains_checkpoints_resumes_and_scores() {
     assert!(log.contains("19 training pairs, 5 held out"), "{log}");
     let metrics = std::fs::read_to_string(full.join("metrics.jsonl")).unwrap();
     assert!(metrics.contains("\"val_accuracy\""), "{metrics}");
-    let last = full.join("checkpoints/latest");
+    let last = full.join("checkpoints/step_000008");
     let config = std::fs::read_to_string(last.join("config.json")).unwrap();
     assert!(
         config.contains("LlamaForSequenceClassification"),
@@ -211,6 +211,8 @@ fn malformed_pairs_are_refused_with_file_and_line() {
         s(&policy),
         "--pairs",
         s(&bad),
+        "--seq",
+        "24",
         "-o",
         s(&dir.path().join("out")),
     ]);

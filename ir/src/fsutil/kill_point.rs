@@ -40,7 +40,7 @@ pub const KILL_POINTS: &[&str] = &[
     "checkpoint.prune_renamed",
     "checkpoint.prune_deleted",
     "checkpoint.saved",
-    // train::Trainer::run
+    // llc_trainer::Trainer::run
     "train.batch_read",
     "train.stepped",
     "train.evaluated",

@@ -1,5 +1,5 @@
 //! Crash-safe output, one home for every writer (the compiler's artifact directory, the
-//! runtime's checkpoints, data shards, metrics, the CLI's files): a file or a directory
+//! trainer's checkpoints, data shards, metrics, the CLI's files): a file or a directory
 //! is built under a temporary name next to its destination and renamed over it only
 //! when complete, so a reader (or a run restarted after SIGKILL) sees the old version or
 //! the whole new one, never a torn write.
