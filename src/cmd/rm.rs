@@ -10,17 +10,17 @@ use llc_models::{BuildOptions, ForwardOutput, Head, build_forward, param_names_f
 use llc_runtime::Tensor;
 use llc_runtime::comm::{Communicator, SingleRank};
 use llc_trainer::checkpoint::{CheckpointManager, NamedTensor};
+use llc_trainer::data::JsonlReader;
 use llc_trainer::metrics::MetricsWriter;
 use llc_trainer::reward::{
-    JsonlReader, PairLoader, RewardScorer, encode_pairs, encode_scored, pair_metrics, read_pairs,
-    split_held_out,
+    PairLoader, RewardScorer, encode_pairs, encode_scored, pair_metrics, read_pairs, split_held_out,
 };
 use llc_trainer::{BatchSource, CheckpointSink, TrainEvent, TrainOptions, Trainer};
 use std::rc::Rc;
 
 use super::model_dir::load_model_dir_as;
 use super::sample::load_tokenizer;
-use super::train::{compile_module_step, step_backend};
+use super::train::{compile_module_step, fmt_opt, step_backend};
 use crate::cli::{RmScoreArgs, RmTrainArgs};
 use crate::fsutil::write_atomic;
 
@@ -162,8 +162,8 @@ pub fn train(a: RmTrainArgs) -> Result<()> {
         summary.first_step,
         summary.last_step,
         summary.seconds,
-        fmt(summary.first_loss),
-        fmt(summary.last_loss),
+        fmt_opt(summary.first_loss),
+        fmt_opt(summary.last_loss),
     );
     println!(
         "metrics in {}; checkpoints (LlamaForSequenceClassification) in {}",
@@ -171,10 +171,6 @@ pub fn train(a: RmTrainArgs) -> Result<()> {
         out.join("checkpoints").display()
     );
     Ok(())
-}
-
-fn fmt(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{v:.4}"))
 }
 
 /// `rm score`.

@@ -537,6 +537,7 @@ fn run_rank(a: TrainArgs, comm: &Rc<dyn Communicator>) -> Result<()> {
     Ok(())
 }
 
-fn fmt_opt(v: Option<f64>) -> String {
+/// A loss for a summary line, `-` when there is none.
+pub(crate) fn fmt_opt(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.4}"))
 }

@@ -18,13 +18,12 @@
 //!
 //! Train/val assignment is by example, with the same greedy rule as [`super::prepare`].
 
-use std::fs::File;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::error::{DataError, DataResult};
+use super::jsonl::JsonlReader;
 use super::prepare::{PrepareSummary, Staging, ValSplitter, check_fraction};
 use super::progress::byte_progress;
 use super::shard_writer::ShardSetWriter;
@@ -113,82 +112,33 @@ pub struct SftRecord {
 }
 
 /// Reads `{"prompt", "answer"}` records from a JSONL file, skipping blank lines; errors
-/// name `file:line`.
+/// name `file:line` ([`JsonlReader`]).
 pub struct SftJsonlReader {
-    path: PathBuf,
-    reader: BufReader<File>,
-    line: u64,
-    bytes: u64,
+    inner: JsonlReader,
 }
 
 impl SftJsonlReader {
     /// Opens a JSONL file.
     pub fn open(path: &Path) -> DataResult<Self> {
-        let f = File::open(path).map_err(|e| DataError::io(path, e))?;
         Ok(Self {
-            path: path.to_path_buf(),
-            reader: BufReader::new(f),
-            line: 0,
-            bytes: 0,
+            inner: JsonlReader::open(path, "\"prompt\" and \"answer\"")?,
         })
     }
 
     /// Bytes consumed so far (for progress).
     pub fn bytes_read(&self) -> u64 {
-        self.bytes
-    }
-
-    fn err(&self, message: String) -> DataError {
-        DataError::Jsonl {
-            path: self.path.clone(),
-            line: self.line,
-            message,
-        }
+        self.inner.bytes_read()
     }
 
     fn next_record(&mut self) -> DataResult<Option<SftRecord>> {
-        loop {
-            let mut buf = Vec::new();
-            let n = self
-                .reader
-                .read_until(b'\n', &mut buf)
-                .map_err(|e| DataError::io(&self.path, e))?;
-            if n == 0 {
-                return Ok(None);
-            }
-            self.line += 1;
-            self.bytes += n as u64;
-            let text = std::str::from_utf8(&buf).map_err(|source| DataError::InvalidUtf8 {
-                path: self.path.clone(),
-                line: self.line,
-                source,
-            })?;
-            if text.trim().is_empty() {
-                continue;
-            }
-            let value: serde_json::Value =
-                serde_json::from_str(text).map_err(|e| self.err(format!("invalid JSON: {e}")))?;
-            let obj = value.as_object().ok_or_else(|| {
-                self.err("expected a JSON object with \"prompt\" and \"answer\"".into())
-            })?;
-            let field = |name: &str| -> DataResult<String> {
-                match obj.get(name) {
-                    None => Err(self.err(format!("missing field \"{name}\""))),
-                    Some(serde_json::Value::String(s)) => Ok(s.clone()),
-                    Some(other) => Err(self.err(format!(
-                        "field \"{name}\" must be a string, found {}",
-                        json_kind(other)
-                    ))),
-                }
-            };
-            let prompt = field("prompt")?;
-            let answer = field("answer")?;
-            return Ok(Some(SftRecord {
-                line: self.line,
-                prompt,
-                answer,
-            }));
-        }
+        let Some(obj) = self.inner.next_object()? else {
+            return Ok(None);
+        };
+        Ok(Some(SftRecord {
+            line: obj.line,
+            prompt: obj.string("prompt")?,
+            answer: obj.string("answer")?,
+        }))
     }
 }
 
@@ -196,17 +146,6 @@ impl Iterator for SftJsonlReader {
     type Item = DataResult<SftRecord>;
     fn next(&mut self) -> Option<Self::Item> {
         self.next_record().transpose()
-    }
-}
-
-fn json_kind(v: &serde_json::Value) -> &'static str {
-    match v {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
     }
 }
 

@@ -16,9 +16,11 @@ use std::path::Path;
 
 use llc_models::{REWARD_PAD_ID, reward_inputs};
 
-use super::jsonl::{JsonlReader, json_kind};
 use crate::data::shuffle::{mix_seed, permutation};
-use crate::data::{DataError, DataResult, LoaderPosition, TextTokenizer, encode_sft_example};
+use crate::data::{
+    DataError, DataResult, JsonlReader, LoaderPosition, TextTokenizer, encode_sft_example,
+    json_kind,
+};
 use crate::error::{Result, TrainerError};
 use crate::trainer::{BatchSource, Shard};
 use llc_runtime::Tensor;

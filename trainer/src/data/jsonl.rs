@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::data::{DataError, DataResult};
+use super::error::{DataError, DataResult};
 
 /// One object of a JSONL file, with where it came from.
 #[derive(Clone, Debug)]
@@ -30,17 +30,12 @@ impl JsonlObject {
         }
     }
 
-    /// The string field `name`; missing or another type is an error naming it.
+    /// The string field `name`; missing or another type (`null` included) is an error
+    /// naming it.
     pub fn string(&self, name: &str) -> DataResult<String> {
-        self.opt_string(name)?
-            .ok_or_else(|| self.err(format!("missing field \"{name}\"")))
-    }
-
-    /// The string field `name` if present (`null` counts as absent).
-    pub fn opt_string(&self, name: &str) -> DataResult<Option<String>> {
         match self.fields.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
+            None => Err(self.err(format!("missing field \"{name}\""))),
+            Some(Value::String(s)) => Ok(s.clone()),
             Some(other) => Err(self.err(format!(
                 "field \"{name}\" must be a string, found {}",
                 json_kind(other)
