@@ -9,6 +9,7 @@ use llc_models::{LlamaConfig, build_decode_step, build_prefill};
 use llc_passes::egraph::{EGraphOptions, optimize};
 use llc_runtime::Precision;
 use llc_trainer::checkpoint::NamedTensor;
+use llc_trainer::forward::{ForwardModel, InterpForward, PlanForward};
 use llc_trainer::generate::{InterpKv, KvModel};
 
 /// Where the decode graphs run.
@@ -20,6 +21,17 @@ pub enum DecodeBackend {
     Cpu,
     /// The reference interpreter (the oracle; slow).
     Interp,
+}
+
+impl DecodeBackend {
+    /// Whether the graphs run compiled (`auto`: when this build has the compiler).
+    pub fn compiled(self) -> bool {
+        match self {
+            DecodeBackend::Interp => false,
+            DecodeBackend::Cpu => true,
+            DecodeBackend::Auto => cfg!(feature = "mlir"),
+        }
+    }
 }
 
 /// The static sizes a decoder is built for.
@@ -67,12 +79,7 @@ pub fn build_decoder(
     backend: DecodeBackend,
 ) -> Result<Decoder> {
     let (prefill, step) = decode_functions(cfg, shape)?;
-    let compiled = match backend {
-        DecodeBackend::Interp => false,
-        DecodeBackend::Cpu => true,
-        DecodeBackend::Auto => cfg!(feature = "mlir"),
-    };
-    if !compiled {
+    if !backend.compiled() {
         let model = InterpKv::new(cfg, prefill, step, weights, Precision::F32)?;
         return Ok(Decoder {
             model: Box::new(model),
@@ -90,24 +97,13 @@ fn compiled_decoder(
     prefill: &Function,
     step: &Function,
 ) -> Result<Decoder> {
-    use llc_codegen::{ArtifactOptions, Target, build_artifact};
-    use llc_runtime::plan_exec::PlanExecutor;
     use llc_trainer::generate::PlanKv;
     let dir = tempfile::Builder::new()
         .prefix("llc-decode-")
         .tempdir()
         .context("cannot create a scratch directory for the decode artifacts")?;
-    let opts = ArtifactOptions {
-        target: Target::CpuNative,
-        ..ArtifactOptions::default()
-    };
-    let load = |f: &Function| -> Result<PlanExecutor> {
-        let out = dir.path().join(&f.name);
-        build_artifact(f, &opts, &out).with_context(|| format!("compiling @{}", f.name))?;
-        Ok(PlanExecutor::load(&out)?)
-    };
-    let prefill_exec = load(prefill)?;
-    let step_exec = load(step)?;
+    let prefill_exec = compile_for_cpu(prefill, &dir.path().join(&prefill.name))?;
+    let step_exec = compile_for_cpu(step, &dir.path().join(&step.name))?;
     let cpu = step_exec.native_cpu().unwrap_or("?").to_string();
     let model = PlanKv::new(cfg, prefill, step, prefill_exec, step_exec, weights)?;
     Ok(Decoder {
@@ -115,6 +111,50 @@ fn compiled_decoder(
         describe: format!("compiled cpu ({cpu})"),
         _artifacts: Some(dir),
     })
+}
+
+/// A forward function (no update) compiled for this CPU into the artifact directory
+/// `out`, loaded as native code.
+#[cfg(feature = "mlir")]
+pub fn compile_for_cpu(
+    f: &Function,
+    out: &std::path::Path,
+) -> Result<llc_runtime::plan_exec::PlanExecutor> {
+    use llc_codegen::{ArtifactOptions, Target, build_artifact};
+    let opts = ArtifactOptions {
+        target: Target::CpuNative,
+        ..ArtifactOptions::default()
+    };
+    build_artifact(f, &opts, out).with_context(|| format!("compiling @{}", f.name))?;
+    Ok(llc_runtime::plan_exec::PlanExecutor::load(out)?)
+}
+
+/// Without the compiler there is nothing to compile with.
+#[cfg(not(feature = "mlir"))]
+pub fn compile_for_cpu(
+    f: &Function,
+    _out: &std::path::Path,
+) -> Result<llc_runtime::plan_exec::PlanExecutor> {
+    anyhow::bail!(
+        "compiling @{} for the CPU needs the compiler (this build has no `mlir` feature); use --backend interp",
+        f.name
+    )
+}
+
+/// `f` (a forward graph, fused here by the e-graph forward rules) with `weights` bound:
+/// compiled for this CPU into `out` when `compiled`, else on the interpreter.
+pub fn forward_model(
+    f: Function,
+    weights: &[NamedTensor],
+    compiled: bool,
+    out: &std::path::Path,
+) -> Result<Box<dyn ForwardModel>> {
+    let (f, _) = optimize(&f, &EGraphOptions::forward())?;
+    if !compiled {
+        return Ok(Box::new(InterpForward::new(f, weights)?));
+    }
+    let exec = compile_for_cpu(&f, out)?;
+    Ok(Box::new(PlanForward::new(f, exec, weights)?))
 }
 
 #[cfg(not(feature = "mlir"))]

@@ -54,8 +54,21 @@ pub fn load_model_dir_as(dir: &Path, head: Head) -> Result<LoadedModel> {
             .with_context(|| format!("cannot read {}", config_path.display()))?;
         let (cfg, found) = read_model_config_any(&text, &config_path)?;
         check_head(head, found, &dir)?;
-        let (_, ckpt) = load_checkpoint(&dir, &param_specs_for(&cfg, found))
-            .map_err(|e| weights_context(e, &dir))?;
+        let ckpt = match load_checkpoint(&dir, &param_specs_for(&cfg, found)) {
+            Ok((_, ckpt)) => ckpt,
+            // A PPO policy's checkpoint: the causal LM plus its value head, which a
+            // causal LM's user does not need.
+            Err(CheckpointError::UnexpectedTensor { name, .. })
+                if found == Head::CausalLm && name == Head::VALUE_WEIGHT =>
+            {
+                let specs = param_specs_for(&cfg, Head::PolicyValue);
+                let (_, mut ckpt) =
+                    load_checkpoint(&dir, &specs).map_err(|e| weights_context(e, &dir))?;
+                ckpt.params.retain(|p| p.name != Head::VALUE_WEIGHT);
+                ckpt
+            }
+            Err(e) => return Err(weights_context(e, &dir)),
+        };
         (ckpt.config_json, ckpt.params)
     } else {
         let config_path = dir.join("config.json");

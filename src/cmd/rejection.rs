@@ -7,11 +7,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use llc_models::Head;
-use llc_trainer::data::check_vocab;
+use llc_trainer::data::{TextTokenizer, check_vocab};
 use llc_trainer::generate::{BatchOptions, Sampler, SamplingConfig};
-use llc_trainer::reward::{RewardScorer, rejection_stats, sample_and_score};
+use llc_trainer::reward::{RewardScorer, rejection_stats, rewards_function, sample_and_score};
 
-use super::decoder::{DecodeBackend, DecoderShape, build_decoder};
+use super::decoder::{DecodeBackend, DecoderShape, build_decoder, forward_model};
 use super::model_dir::load_model_dir_as;
 use super::sample::{load_tokenizer, read_prompts};
 use crate::fsutil::write_atomic;
@@ -56,9 +56,35 @@ pub struct RejectionArgs {
     /// Tokenizer (default: the policy's, else bytes).
     #[arg(long)]
     pub tokenizer: Option<String>,
-    /// Where the policy's decode graphs run.
+    /// Where the policy's decode graphs and the reward model's graph run.
     #[arg(long, value_enum, default_value_t = DecodeBackend::Auto)]
     pub backend: DecodeBackend,
+}
+
+/// Each prompt as the policy sees it (`BOS prompt`), refused when longer than `limit`
+/// tokens (`what` has that context, for the message), with its file and line.
+pub(crate) fn encode_prompts(
+    tokenizer: &TextTokenizer,
+    texts: &[(String, PathBuf, usize)],
+    limit: usize,
+    what: &str,
+) -> Result<Vec<Vec<u32>>> {
+    let mut prompts = Vec::with_capacity(texts.len());
+    for (text, file, line) in texts {
+        let mut ids = vec![tokenizer.bos_id()];
+        ids.extend(tokenizer.encode(text.as_bytes()).map_err(|e| {
+            anyhow::anyhow!("cannot encode the prompt: {}", e.at(file, *line as u64))
+        })?);
+        if ids.len() > limit {
+            bail!(
+                "the prompt at {}:{line} has {} tokens; {what} leaves room for {limit} prompt tokens",
+                file.display(),
+                ids.len()
+            );
+        }
+        prompts.push(ids);
+    }
+    Ok(prompts)
 }
 
 /// Runs one round.
@@ -83,22 +109,13 @@ pub fn run(a: RejectionArgs) -> Result<()> {
         .with_context(|| format!("tokenizer {} for the reward model", tokenizer.describe()))?;
     let texts = read_prompts(&a.prompts)?;
     let ctx = policy.cfg.max_seq_len.min(rm.cfg.max_seq_len);
-    let mut prompts = Vec::with_capacity(texts.len());
-    for (text, file, line) in &texts {
-        let mut ids = vec![tokenizer.bos_id()];
-        ids.extend(tokenizer.encode(text.as_bytes()).map_err(|e| {
-            anyhow::anyhow!("cannot encode the prompt: {}", e.at(file, *line as u64))
-        })?);
-        // Room for at least one token and the closing EOS the reward is read at.
-        if ids.len() + 2 > ctx {
-            bail!(
-                "the prompt at {}:{line} has {} tokens; the context of the policy and reward model is {ctx}",
-                file.display(),
-                ids.len()
-            );
-        }
-        prompts.push(ids);
-    }
+    // Room for at least one token and the closing EOS the reward is read at.
+    let prompts = encode_prompts(
+        &tokenizer,
+        &texts,
+        ctx - 2,
+        "the context of the policy and reward model",
+    )?;
     let longest = prompts.iter().map(Vec::len).max().unwrap_or(1);
     // Every scored sequence (prompt, completion, EOS) fits the reward model's context.
     let cache_len = (longest + a.max_tokens).min(ctx - 1);
@@ -108,7 +125,20 @@ pub fn run(a: RejectionArgs) -> Result<()> {
         cache_len,
     };
     let mut decoder = build_decoder(&policy.cfg, &policy.weights, shape, a.backend)?;
-    let mut scorer = RewardScorer::new(&rm.cfg, a.batch, cache_len + 1, &rm.weights)?;
+    let scratch = tempfile::Builder::new()
+        .prefix("llc-rewards-")
+        .tempdir()
+        .context("cannot create a scratch directory for the reward model's graph")?;
+    let mut scorer = RewardScorer::with_model(
+        forward_model(
+            rewards_function(&rm.cfg, a.batch, cache_len + 1)?,
+            &rm.weights,
+            a.backend.compiled(),
+            &scratch.path().join("rewards"),
+        )?,
+        a.batch,
+        cache_len + 1,
+    );
     let opts = BatchOptions {
         max_tokens: a.max_tokens,
         stop_token: Some(tokenizer.eos_id()),
@@ -155,11 +185,12 @@ pub fn run(a: RejectionArgs) -> Result<()> {
         .flat_map(|s| s.completions.iter().map(|c| c.tokens.len()))
         .sum();
     println!(
-        "rejection sampling: {} prompts x {} draws ({tokens} tokens in {secs:.1} s, {:.0} tokens/s, {})",
+        "rejection sampling: {} prompts x {} draws ({tokens} tokens in {secs:.1} s, {:.0} tokens/s; decoder {}, reward model {})",
         samples.len(),
         a.k,
         tokens as f64 / secs.max(1e-9),
-        decoder.describe
+        decoder.describe,
+        scorer.describe()
     );
     let curve: Vec<String> = st
         .best_of_n

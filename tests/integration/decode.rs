@@ -118,6 +118,9 @@ impl KvModel for Recording<'_> {
         }
         Ok(out)
     }
+    fn set_weights(&mut self, weights: &[NamedTensor]) -> Result<(), GenerateError> {
+        self.inner.set_weights(weights)
+    }
     fn step(&mut self, tokens: &[i32], positions: &[i32]) -> Result<Vec<f32>, GenerateError> {
         let out = self.inner.step(tokens, positions)?;
         self.rows.push(out[..self.vocab()].to_vec());

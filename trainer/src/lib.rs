@@ -6,6 +6,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod error;
+pub mod forward;
 pub mod generate;
 pub mod metrics;
 pub mod ppo;
@@ -15,5 +16,6 @@ pub mod trainer;
 pub use error::TrainerError;
 pub use trainer::{
     BatchSource, CheckpointSink, ExtraEval, RunSummary, Shard, TokenBatches, TrainEvent,
-    TrainOptions, Trainer, to_step_batch,
+    TrainOptions, Trainer, checkpoint_of_backend, load_checkpoint_for, params_of_state,
+    restore_backend, to_step_batch,
 };

@@ -210,13 +210,7 @@ impl<'a> Trainer<'a> {
     /// parameters, optimizer moments and step counter, and the data loader's position.
     /// Returns the step it resumes at.
     pub fn resume(&mut self, dir: &Path) -> Result<u64> {
-        let state = self.backend.state()?;
-        let specs: Vec<ParamSpec> = state
-            .iter()
-            .filter(|(n, _)| !n.starts_with("opt."))
-            .map(|(n, t)| ParamSpec::new(n.clone(), t.shape().to_vec()))
-            .collect();
-        let (_, ckpt) = load_checkpoint(dir, &specs)?;
+        let ckpt = load_checkpoint_for(self.backend, dir)?;
         let saved_world = ckpt.state.world_size.unwrap_or(1);
         if saved_world != self.shard.world as u64 {
             return Err(TrainerError::WorldMismatch {
@@ -225,29 +219,7 @@ impl<'a> Trainer<'a> {
                 world: self.shard.world,
             });
         }
-        let mut values: Vec<(String, Tensor)> = Vec::new();
-        for p in &ckpt.params {
-            values.push((p.name.clone(), named_to_tensor(p)?));
-        }
-        let opt = ckpt
-            .optimizer
-            .as_ref()
-            .ok_or_else(|| TrainerError::NoOptimizerState {
-                dir: dir.to_path_buf(),
-            })?;
-        for (prefix, list) in [(M_PREFIX, &opt.m), (V_PREFIX, &opt.v)] {
-            for t in list {
-                values.push((format!("{prefix}{}", t.name), named_to_tensor(t)?));
-            }
-        }
-        if state.iter().any(|(n, _)| n == STEP_COUNTER) {
-            let step =
-                i32::try_from(ckpt.state.step).map_err(|_| TrainerError::StepCounterOverflow {
-                    step: ckpt.state.step,
-                })?;
-            values.push((STEP_COUNTER.to_string(), Tensor::scalar_i32(step)));
-        }
-        self.backend.load_state(&values)?;
+        restore_backend(self.backend, &ckpt, dir)?;
         if let Some(pos) = &ckpt.state.train_loader {
             self.train.seek(pos)?;
         }
@@ -284,29 +256,12 @@ impl<'a> Trainer<'a> {
         let Some(sink) = &self.checkpoints else {
             return Ok(None);
         };
-        let mut params = Vec::new();
-        let mut m = Vec::new();
-        let mut v = Vec::new();
-        for (name, t) in self.backend.state()? {
-            if let Some(p) = name.strip_prefix(M_PREFIX) {
-                m.push(tensor_to_named(p, &t)?);
-            } else if let Some(p) = name.strip_prefix(V_PREFIX) {
-                v.push(tensor_to_named(p, &t)?);
-            } else if !name.starts_with("opt.") {
-                params.push(tensor_to_named(&name, &t)?);
-            }
-        }
         let mut state = TrainerState::new(self.step);
         state.tokens_seen = self.tokens_seen;
         state.train_loader = Some(self.train.position());
         state.metrics_path = self.metrics.as_ref().map(|w| w.path().to_path_buf());
         state.world_size = Some(self.shard.world as u64);
-        let ckpt = Checkpoint {
-            params,
-            optimizer: Some(OptimizerState { m, v }),
-            config_json: sink.config_json.clone(),
-            state,
-        };
+        let ckpt = checkpoint_of_backend(self.backend, state, &sink.config_json)?;
         Ok(Some(sink.manager.save(&ckpt)?))
     }
 
@@ -398,6 +353,74 @@ impl<'a> Trainer<'a> {
     }
 }
 
+/// Reads the checkpoint in `dir` (a `step_*` dir or a root) with the parameters
+/// `backend` trains (names and shapes checked).
+pub fn load_checkpoint_for(backend: &dyn StepBackend, dir: &Path) -> Result<Checkpoint> {
+    let specs: Vec<ParamSpec> = backend
+        .state()?
+        .iter()
+        .filter(|(n, _)| !n.starts_with("opt."))
+        .map(|(n, t)| ParamSpec::new(n.clone(), t.shape().to_vec()))
+        .collect();
+    Ok(load_checkpoint(dir, &specs)?.1)
+}
+
+/// Puts a checkpoint's parameters, AdamW moments and step counter into `backend` (a
+/// resume continues exactly where the save was); `dir` is for messages.
+pub fn restore_backend(backend: &mut dyn StepBackend, ckpt: &Checkpoint, dir: &Path) -> Result<()> {
+    let mut values: Vec<(String, Tensor)> = Vec::new();
+    for p in &ckpt.params {
+        values.push((p.name.clone(), named_to_tensor(p)?));
+    }
+    let opt = ckpt
+        .optimizer
+        .as_ref()
+        .ok_or_else(|| TrainerError::NoOptimizerState {
+            dir: dir.to_path_buf(),
+        })?;
+    for (prefix, list) in [(M_PREFIX, &opt.m), (V_PREFIX, &opt.v)] {
+        for t in list {
+            values.push((format!("{prefix}{}", t.name), named_to_tensor(t)?));
+        }
+    }
+    if backend.state()?.iter().any(|(n, _)| n == STEP_COUNTER) {
+        let step =
+            i32::try_from(ckpt.state.step).map_err(|_| TrainerError::StepCounterOverflow {
+                step: ckpt.state.step,
+            })?;
+        values.push((STEP_COUNTER.to_string(), Tensor::scalar_i32(step)));
+    }
+    backend.load_state(&values)?;
+    Ok(())
+}
+
+/// A checkpoint of `backend`'s parameters and AdamW moments with `state` (whose `step`
+/// must be the optimizer steps taken) and the model's `config_json`.
+pub fn checkpoint_of_backend(
+    backend: &dyn StepBackend,
+    state: TrainerState,
+    config_json: &str,
+) -> Result<Checkpoint> {
+    let mut params = Vec::new();
+    let mut m = Vec::new();
+    let mut v = Vec::new();
+    for (name, t) in backend.state()? {
+        if let Some(p) = name.strip_prefix(M_PREFIX) {
+            m.push(tensor_to_named(p, &t)?);
+        } else if let Some(p) = name.strip_prefix(V_PREFIX) {
+            v.push(tensor_to_named(p, &t)?);
+        } else if !name.starts_with("opt.") {
+            params.push(tensor_to_named(&name, &t)?);
+        }
+    }
+    Ok(Checkpoint {
+        params,
+        optimizer: Some(OptimizerState { m, v }),
+        config_json: config_json.to_string(),
+        state,
+    })
+}
+
 /// A loader batch as the step's named inputs.
 pub fn to_step_batch(b: crate::data::Batch, loss_mask: bool) -> Result<Batch> {
     let shape = vec![b.batch_size, b.seq_len];
@@ -417,6 +440,16 @@ pub fn to_step_batch(b: crate::data::Batch, loss_mask: bool) -> Result<Batch> {
         inputs.push(("loss_mask".to_string(), Tensor::from_f32(shape, mask)?));
     }
     Ok(Batch { inputs })
+}
+
+/// The parameters among a step backend's state (optimizer moments and counters left
+/// out), as named tensors: what a forward graph or a decoder binds.
+pub fn params_of_state(state: &[(String, Tensor)]) -> Result<Vec<NamedTensor>> {
+    state
+        .iter()
+        .filter(|(n, _)| !n.starts_with("opt."))
+        .map(|(n, t)| tensor_to_named(n, t))
+        .collect()
 }
 
 fn tensor_to_named(name: &str, t: &Tensor) -> Result<NamedTensor> {

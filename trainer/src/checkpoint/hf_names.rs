@@ -18,12 +18,14 @@ const LAYER_NAMES: [(&str, &str); 9] = [
 ];
 
 /// Whole-model names: (ours, Hugging Face's).
-const GLOBAL_NAMES: [(&str, &str); 4] = [
+const GLOBAL_NAMES: [(&str, &str); 5] = [
     ("tok_embeddings.weight", "model.embed_tokens.weight"),
     ("norm.weight", "model.norm.weight"),
     ("output.weight", "lm_head.weight"),
     // LlamaForSequenceClassification's head (a reward model), the same name in both.
     (llc_models::Head::SCORE_WEIGHT, "score.weight"),
+    // A PPO policy's value head (no Hugging Face class has one), kept under our name.
+    (llc_models::Head::VALUE_WEIGHT, "value_head.weight"),
 ];
 
 /// Hugging Face name of one of our parameters.

@@ -35,6 +35,9 @@ pub trait KvModel {
     /// Feeds `tokens[b]` at `positions[b]` (each `< S`), updates the cache there and
     /// returns the next-token logits `B × V`.
     fn step(&mut self, tokens: &[i32], positions: &[i32]) -> GenerateResult<Vec<f32>>;
+    /// Replaces the weights (by name, as the constructor binds them; names the graphs do
+    /// not take are ignored): PPO's rollouts follow the policy as it trains.
+    fn set_weights(&mut self, weights: &[NamedTensor]) -> GenerateResult<()>;
     /// The decode step's plan executor, when the step runs as a compiled plan (profiles
     /// read it); `None` on the interpreter.
     fn step_plan(&mut self) -> Option<&mut PlanExecutor> {
@@ -168,6 +171,23 @@ impl InterpKv {
 }
 
 impl KvModel for InterpKv {
+    fn set_weights(&mut self, weights: &[NamedTensor]) -> GenerateResult<()> {
+        for (f, args) in [
+            (&self.prefill, &mut self.prefill_args),
+            (&self.step, &mut self.step_args),
+        ] {
+            for (i, slot) in bind_params(f, weights, self.precision)?
+                .into_iter()
+                .enumerate()
+            {
+                if let Some(t) = slot {
+                    args[i] = t;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn batch(&self) -> usize {
         self.shape.batch
     }
@@ -215,6 +235,9 @@ impl KvModel for InterpKv {
 /// on the interpreter): the cache lives in the step plan's arena and is updated there.
 pub struct PlanKv {
     shape: KvShape,
+    /// The functions the plans were compiled from (for binding weights by name).
+    prefill_fn: Function,
+    step_fn: Function,
     prefill: PlanExecutor,
     step: PlanExecutor,
 }
@@ -226,13 +249,30 @@ impl PlanKv {
         cfg: &LlamaConfig,
         prefill_fn: &Function,
         step_fn: &Function,
-        mut prefill: PlanExecutor,
-        mut step: PlanExecutor,
+        prefill: PlanExecutor,
+        step: PlanExecutor,
         weights: &[NamedTensor],
     ) -> GenerateResult<Self> {
         let shape = shape_of(cfg, prefill_fn, step_fn)?;
         shape.check_form(prefill_fn, step_fn)?;
-        for (f, exec) in [(prefill_fn, &mut prefill), (step_fn, &mut step)] {
+        let mut kv = PlanKv {
+            shape,
+            prefill_fn: prefill_fn.clone(),
+            step_fn: step_fn.clone(),
+            prefill,
+            step,
+        };
+        kv.set_weights(weights)?;
+        Ok(kv)
+    }
+}
+
+impl KvModel for PlanKv {
+    fn set_weights(&mut self, weights: &[NamedTensor]) -> GenerateResult<()> {
+        for (f, exec) in [
+            (&self.prefill_fn, &mut self.prefill),
+            (&self.step_fn, &mut self.step),
+        ] {
             let bound = bind_params(f, weights, Precision::F32)?;
             for (slot, &a) in bound.into_iter().zip(f.args()) {
                 if let Some(t) = slot {
@@ -240,15 +280,9 @@ impl PlanKv {
                 }
             }
         }
-        Ok(PlanKv {
-            shape,
-            prefill,
-            step,
-        })
+        Ok(())
     }
-}
 
-impl KvModel for PlanKv {
     fn batch(&self) -> usize {
         self.shape.batch
     }

@@ -10,4 +10,4 @@ pub use pairs::{
     read_pairs, score_rows, split_held_out,
 };
 pub use rejection::{PromptSamples, RejectionStats, rejection_stats, sample_and_score};
-pub use scorer::{PairMetrics, RewardScorer, pair_metrics};
+pub use scorer::{PairMetrics, RewardScorer, pair_metrics, rewards_function};

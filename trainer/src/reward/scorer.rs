@@ -1,7 +1,7 @@
 //! A reward model ready to score: the rewards graph of `llc_models` (`tokens`,
 //! `reward_pos` → `rewards`) at a fixed batch and length with its weights bound, run on
-//! the interpreter. `rm score`, the reward model's held-out metrics, rejection sampling
-//! and PPO call it.
+//! the interpreter or compiled (`crate::forward`). `rm score`, the reward model's
+//! held-out metrics, rejection sampling and PPO call it.
 
 use llc_ir::Function;
 use llc_models::{BuildOptions, ForwardOutput, LlamaConfig, build_forward, reward_inputs};
@@ -9,79 +9,69 @@ use llc_models::{BuildOptions, ForwardOutput, LlamaConfig, build_forward, reward
 use super::pairs::score_rows;
 use crate::checkpoint::NamedTensor;
 use crate::error::Result;
-use crate::generate::bind_params;
-use llc_runtime::run_function;
-use llc_runtime::{Precision, Tensor};
+use crate::forward::{ForwardModel, InterpForward};
+use llc_runtime::Tensor;
+
+/// The rewards graph of `cfg` at `batch × seq` (`tokens`, `reward_pos` → `rewards`), for
+/// a caller that compiles it ([`RewardScorer::with_model`]).
+pub fn rewards_function(cfg: &LlamaConfig, batch: usize, seq: usize) -> Result<Function> {
+    let opts = BuildOptions {
+        output: ForwardOutput::Rewards,
+        ..BuildOptions::new(batch, seq)
+    };
+    Ok(build_forward(cfg, &opts)?.functions.remove(0))
+}
 
 /// Scores sequences (`BOS prompt response EOS`, at most `seq` tokens) in batches of
 /// `batch`.
 pub struct RewardScorer {
-    func: Function,
-    args: Vec<Tensor>,
-    tokens_slot: usize,
-    pos_slot: usize,
+    model: Box<dyn ForwardModel>,
     batch: usize,
     seq: usize,
 }
 
 impl RewardScorer {
     /// The rewards graph of `cfg` at `batch × seq` with `weights` (a reward model's:
-    /// trunk and `score.weight`) bound.
+    /// trunk and `score.weight`) bound, on the interpreter.
     pub fn new(
         cfg: &LlamaConfig,
         batch: usize,
         seq: usize,
         weights: &[NamedTensor],
     ) -> Result<Self> {
-        let opts = BuildOptions {
-            output: ForwardOutput::Rewards,
-            ..BuildOptions::new(batch, seq)
-        };
-        let func = build_forward(cfg, &opts)?.functions.remove(0);
-        let slot = |name: &str| {
-            func.args()
-                .iter()
-                .position(|&a| func.node(a).name == name)
-                .expect("the rewards graph takes this input")
-        };
-        let (tokens_slot, pos_slot) = (slot("tokens"), slot(reward_inputs::REWARD_POS));
-        let mut scorer = RewardScorer {
-            args: Vec::new(),
-            func,
-            tokens_slot,
-            pos_slot,
+        let func = rewards_function(cfg, batch, seq)?;
+        Ok(Self::with_model(
+            Box::new(InterpForward::new(func, weights)?),
             batch,
             seq,
-        };
-        scorer.set_weights(weights)?;
-        Ok(scorer)
+        ))
+    }
+
+    /// A scorer over `model`, the [`rewards_function`] at `batch × seq` with weights
+    /// bound however it runs (a compiled plan for large batches).
+    pub fn with_model(model: Box<dyn ForwardModel>, batch: usize, seq: usize) -> Self {
+        RewardScorer { model, batch, seq }
     }
 
     /// Binds new weights (the reward model's after more training steps).
     pub fn set_weights(&mut self, weights: &[NamedTensor]) -> Result<()> {
-        let bound = bind_params(&self.func, weights, Precision::F32)?;
-        let placeholder = Tensor::scalar_i32(0);
-        self.args = bound
-            .into_iter()
-            .map(|slot| slot.unwrap_or_else(|| placeholder.clone()))
-            .collect();
-        Ok(())
+        self.model.set_weights(weights)
     }
 
     /// Binds the parameters among a training step's state (by name; optimizer moments
     /// and other names are ignored).
     pub fn set_state(&mut self, state: &[(String, Tensor)]) -> Result<()> {
-        let weights = state
-            .iter()
-            .filter(|(n, _)| !n.starts_with("opt."))
-            .map(|(n, t)| NamedTensor::new(n, t.shape().to_vec(), t.to_f32_vec()))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        self.set_weights(&weights)
+        self.set_weights(&crate::trainer::params_of_state(state)?)
     }
 
     /// Longest sequence it scores.
     pub fn seq(&self) -> usize {
         self.seq
+    }
+
+    /// What runs the rewards graph, for reports.
+    pub fn describe(&self) -> String {
+        self.model.describe()
     }
 
     /// The reward of every sequence, in order (any count: the last batch is padded with
@@ -92,9 +82,9 @@ impl RewardScorer {
             let mut rows: Vec<&[u32]> = chunk.to_vec();
             rows.resize(self.batch, chunk[0]);
             let (tokens, pos) = score_rows(&rows, self.seq)?;
-            self.args[self.tokens_slot] = tokens;
-            self.args[self.pos_slot] = pos;
-            let r = run_function(&self.func, &self.args, Precision::F32)?;
+            let r = self
+                .model
+                .run(&[("tokens", tokens), (reward_inputs::REWARD_POS, pos)])?;
             out.extend_from_slice(&r[0].to_f32_vec()[..chunk.len()]);
         }
         Ok(out)
