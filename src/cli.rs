@@ -114,6 +114,9 @@ pub enum Command {
     /// Rejection sampling: K completions per prompt scored by a reward model, the best
     /// kept as SFT data.
     RejectionSample(Box<crate::cmd::rejection::RejectionArgs>),
+    /// RLHF with PPO against a reward model: rollouts, KL-penalized rewards, GAE, and the
+    /// compiled PPO-loss step.
+    Ppo(Box<crate::cmd::ppo::PpoArgs>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -531,6 +534,10 @@ pub struct PlotArgs {
     /// Output PNG.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
+    /// Plot these fields of one log instead, a panel each (e.g. `reward,kl` of a PPO
+    /// run's metrics.jsonl).
+    #[arg(long, value_delimiter = ',', value_name = "FIELD,...")]
+    pub fields: Vec<String>,
 }
 
 /// Training-step hyperparameters; defaults are the Llama 2 paper's.

@@ -10,6 +10,7 @@ mod decoder;
 mod gpu;
 mod model;
 mod plot;
+pub(crate) mod ppo;
 pub(crate) mod rejection;
 mod rm;
 mod run;
@@ -47,6 +48,7 @@ pub fn dispatch(cli: Cli) -> Result<()> {
         Command::Rm(RmCommand::Train(a)) => rm::train(*a),
         Command::Rm(RmCommand::Score(a)) => rm::score(a),
         Command::RejectionSample(a) => rejection::run(*a),
+        Command::Ppo(a) => ppo::run(*a),
     }
 }
 

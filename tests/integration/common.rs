@@ -64,10 +64,21 @@ pub fn save_checkpoint(
     weights: &[NamedTensor],
     step: u64,
 ) -> PathBuf {
+    save_checkpoint_for(root, cfg, llc_models::Head::CausalLm, weights, step)
+}
+
+/// [`save_checkpoint`] of a model with `head` (its `config.json` says which).
+pub fn save_checkpoint_for(
+    root: &Path,
+    cfg: &LlamaConfig,
+    head: llc_models::Head,
+    weights: &[NamedTensor],
+    step: u64,
+) -> PathBuf {
     let ckpt = Checkpoint {
         params: weights.to_vec(),
         optimizer: None,
-        config_json: cfg.to_hf_config_json(),
+        config_json: cfg.to_hf_config_json_for(head),
         state: TrainerState::new(step),
     };
     CheckpointManager::new(root, 2)
@@ -317,4 +328,22 @@ pub fn oracle_python(test: &str, modules: &str) -> Option<String> {
     }
     eprintln!("skipping {msg}");
     None
+}
+
+/// Every tensor of a checkpoint file, by name, as raw bits.
+pub fn tensor_bits(path: &Path) -> Vec<(String, Vec<usize>, Vec<u32>)> {
+    let mut t: Vec<_> = llc_trainer::checkpoint::read_safetensors(path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .tensors
+        .into_iter()
+        .map(|t| {
+            (
+                t.name,
+                t.shape,
+                t.data.iter().map(|v| v.to_bits()).collect(),
+            )
+        })
+        .collect();
+    t.sort();
+    t
 }

@@ -13,6 +13,8 @@
 //!   forward, ragged batches, `sample --jsonl`;
 //! - [`compiler_cli`], [`train_cli`], [`grad_cmd`], [`sample_cmd`]: the commands;
 //! - [`gpu_cli`]: the GPU commands, on a machine with or without a GPU;
+//! - [`reward_cli`], [`ppo_cli`]: the reward model, rejection sampling and PPO commands
+//!   (training, checkpoints, exact resume, refusals);
 //! - [`hf_interop`]: checkpoints and gradients against Hugging Face transformers;
 //! - [`optim_torch`]: the optimizer step's trajectory against `torch.optim.AdamW`.
 
@@ -28,6 +30,7 @@ mod grad_cmd;
 mod hf_interop;
 mod optim_torch;
 mod plan_exec;
+mod ppo_cli;
 mod reward_cli;
 mod sample_cmd;
 mod train_cli;

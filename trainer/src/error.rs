@@ -69,6 +69,12 @@ pub enum TrainerError {
     /// A stage that trains on one rank only was started on several.
     #[error("{what} trains on one rank; this run has {world}")]
     SingleRankOnly { what: &'static str, world: usize },
+    /// PPO options that do not fit together (batch sizes, lengths).
+    #[error("ppo: {msg}")]
+    PpoOptions { msg: String },
+    /// A checkpoint a PPO run cannot continue from.
+    #[error("ppo: cannot resume from {}: {msg}", dir.display())]
+    PpoResume { dir: PathBuf, msg: String },
     /// The loss became NaN or infinite.
     #[error(
         "training: the loss is {loss} at step {step}: training diverged (lower --lr or raise --warmup-steps)"

@@ -46,6 +46,10 @@ pub const KILL_POINTS: &[&str] = &[
     "train.evaluated",
     "train.metrics_written",
     "train.saved",
+    // llc_trainer::ppo::PpoTrainer
+    "ppo.drawn",
+    "ppo.updated",
+    "ppo.metrics_written",
 ];
 
 struct Target {

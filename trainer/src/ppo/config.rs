@@ -63,6 +63,23 @@ impl Default for PpoConfig {
     }
 }
 
+impl PpoConfig {
+    /// Checks that the sizes fit together: a rollout of at least 2 (scores are whitened
+    /// over it) made of whole mini-batches, at least one epoch.
+    pub fn validate(&self) -> crate::error::Result<()> {
+        let (b, m) = (self.batch_size, self.minibatch_size);
+        if m == 0 || b < 2 || !b.is_multiple_of(m) || self.epochs == 0 {
+            return Err(crate::error::TrainerError::PpoOptions {
+                msg: format!(
+                    "the rollout batch ({b}) must be at least 2 and a multiple of the mini-batch ({m}), with at least one epoch ({})",
+                    self.epochs
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// The paper's KL β for a model of `params` parameters: 0.01 for the 7B and 13B models,
 /// 0.005 for 34B and 70B (the split is put at 20B, between the two groups).
 pub fn llama2_kl_beta(params: u64) -> f64 {

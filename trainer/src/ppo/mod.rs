@@ -10,13 +10,17 @@
 //! logit. This project's reward model is trained with `−log σ(r_chosen − r_rejected − m)`
 //! on its raw score, so that score already is on the logit scale (`LOGIT(σ(r)) = r`):
 //! scores are whitened as they come, and there is no `logit` helper to misuse.
+//!
+//! [`PpoTrainer`] is the loop around them: rollouts, statistics, updates, checkpoints.
 
 mod config;
 mod gae;
 mod rewards;
 mod stats;
+mod trainer;
 
 pub use config::{PpoConfig, llama2_kl_beta};
 pub use gae::{Gae, advantages_and_returns, gae};
 pub use rewards::{batch_rewards, kl_penalized_rewards, last_response_position};
 pub use stats::{masked_mean, whiten};
+pub use trainer::{PpoIterationStats, PpoModels, PpoOptions, PpoTrainer, prompt_indices};
