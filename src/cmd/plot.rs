@@ -1,11 +1,25 @@
 //! `llc-train plot`: loss, validation loss and learning rate of a run (or of several on
-//! one plot), as a PNG.
+//! one plot), or any fields of one run (`--fields reward,kl`), as a PNG.
 
 use crate::cli::PlotArgs;
 use anyhow::Result;
-use llc_trainer::metrics::{plot_metrics, plot_runs};
+use llc_trainer::metrics::{plot_fields, plot_metrics, plot_runs};
 
 pub fn run(a: PlotArgs) -> Result<()> {
+    if !a.fields.is_empty() {
+        let [one] = a.metrics.as_slice() else {
+            anyhow::bail!("--fields plots one metrics log, got {}", a.metrics.len());
+        };
+        let points = plot_fields(one, &a.fields, &a.output)?;
+        let drawn: Vec<String> = a
+            .fields
+            .iter()
+            .zip(points)
+            .map(|(f, n)| format!("{n} {f} points"))
+            .collect();
+        println!("wrote {} ({})", a.output.display(), drawn.join(", "));
+        return Ok(());
+    }
     let s = match a.metrics.as_slice() {
         [one] => plot_metrics(one, &a.output)?,
         many => plot_runs(

@@ -22,6 +22,9 @@ pub enum MetricsError {
     /// Nothing to plot.
     #[error("{}: no records with a loss value to plot", path.display())]
     Empty { path: PathBuf },
+    /// A field asked for that no record of the log has.
+    #[error("{}: no record has a numeric \"{field}\" to plot", path.display())]
+    NoField { path: PathBuf, field: String },
     /// The plotting library failed.
     #[error("plotting {}: {message}", path.display())]
     Plot { path: PathBuf, message: String },

@@ -8,7 +8,7 @@ pub mod record;
 pub mod writer;
 
 pub use error::{MetricsError, MetricsResult};
-pub use plot::{PlotSummary, plot_metrics, plot_records, plot_runs};
+pub use plot::{PlotSummary, plot_fields, plot_metrics, plot_records, plot_runs};
 pub use reader::{MetricsLog, read_metrics};
 pub use record::MetricRecord;
 pub use writer::MetricsWriter;

@@ -139,6 +139,18 @@ fn draw_runs(
             path: out_png.to_path_buf(),
         });
     }
+    write_png(out_png, |path| draw(path, title, &series))?;
+    Ok(PlotSummary {
+        loss_points: series.iter().map(|s| s.loss.len()).sum(),
+        val_points: series.iter().map(|s| s.val.len()).sum(),
+        lr_points: series.iter().map(|s| s.lr.len()).sum(),
+        truncated_tail: false,
+    })
+}
+
+/// Draws with `paint` into a temporary PNG next to `out_png`, then renames it there
+/// (a reader never sees a half-drawn plot).
+fn write_png(out_png: &Path, paint: impl FnOnce(&Path) -> Result<(), String>) -> MetricsResult<()> {
     register_font();
     let dir = parent_dir(out_png);
     let tmp = tempfile::Builder::new()
@@ -146,7 +158,7 @@ fn draw_runs(
         .suffix(".png")
         .tempfile_in(dir)
         .map_err(|e| MetricsError::io(dir, e))?;
-    draw(tmp.path(), title, &series).map_err(|message| MetricsError::Plot {
+    paint(tmp.path()).map_err(|message| MetricsError::Plot {
         path: out_png.to_path_buf(),
         message,
     })?;
@@ -155,13 +167,83 @@ fn draw_runs(
         .map_err(|e| MetricsError::io(out_png, e))?;
     tmp.persist(out_png)
         .map_err(|e| MetricsError::io(out_png, e.error))?;
-    fsync_dir(dir).map_err(|e| MetricsError::io(dir, e))?;
-    Ok(PlotSummary {
-        loss_points: series.iter().map(|s| s.loss.len()).sum(),
-        val_points: series.iter().map(|s| s.val.len()).sum(),
-        lr_points: series.iter().map(|s| s.lr.len()).sum(),
-        truncated_tail: false,
-    })
+    fsync_dir(dir).map_err(|e| MetricsError::io(dir, e))
+}
+
+/// Plots the named fields of `jsonl`'s records (the log's own, `loss`, `lr`, ..., or a
+/// trainer's extra ones such as PPO's `reward` and `kl`) against step, one panel each,
+/// to `out_png` (atomically). Returns the points drawn per field; a field no record has
+/// is an error naming it.
+pub fn plot_fields(jsonl: &Path, fields: &[String], out_png: &Path) -> MetricsResult<Vec<usize>> {
+    let log = read_metrics(jsonl)?;
+    let title = run_label(jsonl);
+    let mut panels = Vec::with_capacity(fields.len());
+    for f in fields {
+        let points: Vec<(f64, f64)> = log
+            .records
+            .iter()
+            .filter_map(|r| {
+                let v = serde_json::to_value(r).ok()?.get(f)?.as_f64()?;
+                v.is_finite().then_some((r.step as f64, v))
+            })
+            .collect();
+        if points.is_empty() {
+            return Err(MetricsError::NoField {
+                path: jsonl.to_path_buf(),
+                field: f.clone(),
+            });
+        }
+        panels.push((f.as_str(), points));
+    }
+    write_png(out_png, |path| draw_panels(path, &title, &panels))?;
+    Ok(panels.iter().map(|(_, p)| p.len()).collect())
+}
+
+/// One panel per `(name, points)`, stacked, sharing the step axis.
+fn draw_panels(path: &Path, title: &str, panels: &[(&str, Vec<(f64, f64)>)]) -> Result<(), String> {
+    let e = |err: &dyn std::fmt::Display| err.to_string();
+    let height = (260 * panels.len() as u32).max(PLOT_SIZE.1 / 2);
+    let root = BitMapBackend::new(path, (PLOT_SIZE.0, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let steps = padded_range(panels.iter().flat_map(|(_, p)| p.iter().map(|q| q.0)), true);
+    let areas = root.split_evenly((panels.len(), 1));
+    for (i, ((name, points), area)) in panels.iter().zip(&areas).enumerate() {
+        let ys = padded_range(points.iter().map(|q| q.1), false);
+        let mut chart = ChartBuilder::on(area)
+            .caption(format!("{title}: {name}"), (FONT, 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(72)
+            .build_cartesian_2d(steps.clone(), ys)
+            .map_err(|x| e(&x))?;
+        chart
+            .configure_mesh()
+            .x_desc("step")
+            .y_desc(*name)
+            .label_style((FONT, 14))
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .y_label_formatter(&|v| {
+                if *v != 0.0 && v.abs() < 0.01 {
+                    format!("{v:.1e}")
+                } else {
+                    format!("{v:.3}")
+                }
+            })
+            .draw()
+            .map_err(|x| e(&x))?;
+        let colour = COLOURS[i % COLOURS.len()].0;
+        chart
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                colour.stroke_width(2),
+            ))
+            .map_err(|x| e(&x))?;
+        chart
+            .draw_series(points.iter().map(|&p| Circle::new(p, 3, colour.filled())))
+            .map_err(|x| e(&x))?;
+    }
+    root.present().map_err(|x| e(&x))?;
+    Ok(())
 }
 
 fn register_font() {
