@@ -23,6 +23,6 @@ run: build
 test: setup
 	./scripts/test.sh
 
-# the reward model and rejection sampling on the demo policy, against a known preference
+# the reward model, rejection sampling and PPO on the demo policy, against a known preference
 chat-demo: build
 	./scripts/chat-demo.sh

@@ -4,8 +4,9 @@
 #   1. the fortunes policy (scripts/demo.sh's run; trained here if absent),
 #   2. K samples per prompt from it, turned into preference pairs by the truth,
 #   3. a reward model trained on the pairs (held-out accuracy against the truth),
-#   4. one round of rejection sampling with it (best-of-K vs the policy, by the truth).
-# PPO is not part of it yet (the PPO graphs exist; the rollout loop does not).
+#   4. one round of rejection sampling with it (best-of-K vs the policy, by the truth),
+#   5. PPO against the reward model from the same policy (reward and KL plotted), and the
+#      PPO policy's samples on the held-out prompts, by the truth.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${LLC_TRAIN:-target/release/llc-train}
@@ -13,6 +14,8 @@ POLICY=${POLICY:-runs/demo-15m/checkpoints}
 OUT=${OUT:-runs/chat-demo}
 K=${K:-4}
 RM_STEPS=${RM_STEPS:-150}
+PPO_ITERATIONS=${PPO_ITERATIONS:-20}
+KL_BOUND=${KL_BOUND:-8}
 if [ ! -d "$POLICY" ]; then
   scripts/demo.sh
 fi
@@ -32,4 +35,14 @@ python3 scripts/chat_demo.py pairs "$OUT/samples.jsonl" --out "$OUT/pairs.jsonl"
   -o "$OUT/best.jsonl" --all "$OUT/all.jsonl"
 python3 scripts/chat_demo.py truth "$OUT/all.jsonl" --label "policy (every draw)"
 python3 scripts/chat_demo.py truth "$OUT/best.jsonl" --field answer --label "best of $K by the reward model"
+python3 scripts/chat_demo.py short "$OUT/prompts.jsonl" --out "$OUT/ppo_prompts.jsonl" --max-bytes 32
+"$BIN" ppo --policy "$POLICY" --rm "$OUT/rm/checkpoints" --prompts "$OUT/ppo_prompts.jsonl" \
+  --iterations "$PPO_ITERATIONS" --batch 64 --minibatch 16 --max-tokens 48 --lr 5e-5 \
+  --save-every 10 --backend "${BACKEND:-auto}" -o "$OUT/ppo"
+"$BIN" plot "$OUT/ppo/metrics.jsonl" --fields reward,kl,entropy -o "$OUT/ppo/reward_kl.png"
+"$BIN" sample --checkpoint "$OUT/ppo/checkpoints" --prompts "$OUT/eval_prompts.jsonl" --num-samples "$K" \
+  --max-tokens 48 --temperature 1.0 --top-p 1.0 --batch 16 --seed 7 --jsonl "$OUT/ppo_samples.jsonl"
+python3 scripts/chat_demo.py truth "$OUT/all.jsonl" --label "policy (every draw)"
+python3 scripts/chat_demo.py truth "$OUT/ppo_samples.jsonl" --label "PPO policy (every draw)"
+python3 scripts/chat_demo.py ppo "$OUT/ppo/metrics.jsonl" --kl-bound "$KL_BOUND"
 echo "SFT data for the next round: llc-train data sft $OUT/best.jsonl ... then train --sft --init-from $POLICY"

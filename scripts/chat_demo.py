@@ -19,6 +19,12 @@ Subcommands:
   truth FILE [--field F] [--label L]
       The mean true score of the completions in a JSONL file (field "completion", or F)
       and the rate of the property; prints one line, and JSON with --json.
+  short PROMPTS --out FILE [--max-bytes B]
+      The prompts of at most B bytes (PPO's graphs are as long as the longest prompt).
+  ppo METRICS [--window W] [--kl-bound K]
+      A PPO run's metrics.jsonl: the mean reward of its first and last W iterations and
+      the largest KL to the reference (nats per response) against the bound K; exits 1
+      when the bound is exceeded.
 """
 
 import argparse
@@ -107,6 +113,30 @@ def truth(a):
         print(f"{a.label}: {len(scores)} responses, mean true score {mean:.3f}, says 'you' {100 * rate:.1f}%")
 
 
+def short(a):
+    rows = [r for r in read_jsonl(a.prompts) if len(r["prompt"].encode()) <= a.max_bytes]
+    with open(a.out, "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+    print(f"{len(rows)} prompts of at most {a.max_bytes} bytes in {a.out}")
+
+
+def ppo(a):
+    rows = read_jsonl(a.metrics)
+    if len(rows) < 2 * a.window:
+        raise SystemExit(f"{a.metrics}: {len(rows)} iterations, fewer than twice --window {a.window}")
+    mean = lambda xs: sum(xs) / len(xs)
+    first = mean([r["reward"] for r in rows[: a.window]])
+    last = mean([r["reward"] for r in rows[-a.window :]])
+    kl = max(r["kl"] for r in rows)
+    held = kl <= a.kl_bound
+    print(
+        f"PPO, {len(rows)} iterations: mean RM reward {first:+.3f} (first {a.window}) -> {last:+.3f} (last {a.window}); "
+        f"KL to the reference at most {kl:.3f} nats per response (bound {a.kl_bound}: {'held' if held else 'EXCEEDED'})"
+    )
+    return 0 if held else 1
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -127,8 +157,18 @@ def main():
     s.add_argument("--label", default="responses")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=truth)
+    s = sub.add_parser("short")
+    s.add_argument("prompts")
+    s.add_argument("--out", required=True)
+    s.add_argument("--max-bytes", type=int, default=32)
+    s.set_defaults(fn=short)
+    s = sub.add_parser("ppo")
+    s.add_argument("metrics")
+    s.add_argument("--window", type=int, default=5)
+    s.add_argument("--kl-bound", type=float, default=3.0)
+    s.set_defaults(fn=ppo)
     a = p.parse_args()
-    a.fn(a)
+    return a.fn(a)
 
 
 if __name__ == "__main__":
