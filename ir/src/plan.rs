@@ -502,6 +502,20 @@ pub enum Step {
         /// Written to.
         dst: BufRef,
     },
+    /// `dst = all_reduce(src)` over the data-parallel ranks (the IR's `all_reduce`): `src`
+    /// copied to `dst` (unless they are the same bytes), summed over the ranks in place,
+    /// divided by the world size for `mean`. Every rank runs the same plan, so every rank
+    /// reaches its collectives in the same order.
+    AllReduce {
+        /// The rank's operand.
+        src: BufRef,
+        /// The combined result (the same size).
+        dst: BufRef,
+        /// Element type of both (f32).
+        dtype: DType,
+        /// How the ranks' values combine.
+        op: crate::CollectiveKind,
+    },
 }
 
 /// Totals of a plan, for reports.
@@ -902,6 +916,18 @@ impl Plan {
                     if src.bytes != dst.bytes {
                         return bad(format!(
                             "step {i} copies {} bytes into {} bytes",
+                            src.bytes, dst.bytes
+                        ));
+                    }
+                }
+                Step::AllReduce {
+                    src, dst, dtype, ..
+                } => {
+                    check_ref(src, &format!("step {i} (all_reduce operand)"))?;
+                    check_ref(dst, &format!("step {i} (all_reduce result)"))?;
+                    if *dtype != DType::F32 || src.bytes != dst.bytes {
+                        return bad(format!(
+                            "step {i}: an all_reduce of {} bytes of {dtype} into {} bytes (f32, equal sizes expected)",
                             src.bytes, dst.bytes
                         ));
                     }

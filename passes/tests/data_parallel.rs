@@ -205,25 +205,33 @@ fn tiny_llama_gradients_are_bucketed_and_still_exact() {
 }
 
 #[test]
-fn the_partitioner_refuses_a_collective_naming_it() {
-    use llc_passes::PassError;
-    use llc_passes::partition::{InterpreterTarget, PartitionOptions, partition};
+fn the_partitioner_makes_each_collective_a_library_step() {
+    use llc_ir::Op;
+    use llc_passes::partition::{InterpreterTarget, Move, PartitionOptions, Step, partition};
     let mut m = small_model();
     pipeline()
         .with_data_parallel(dp(2, 64))
         .run(&mut m, &mut Default::default())
         .unwrap();
     let step = m.function("step").unwrap();
-    match partition(step, &PartitionOptions::default(), &InterpreterTarget) {
-        Err(e @ PassError::Lowering { .. }) => {
-            let msg = e.to_string();
-            assert!(
-                msg.contains("= all_reduce: collectives are not plan steps yet")
-                    && msg.contains("--backend interp"),
-                "{msg}"
-            );
-        }
-        Err(other) => panic!("wrong error: {other}"),
-        Ok(_) => panic!("a step with all_reduce was partitioned"),
-    }
+    let collectives = step
+        .node_ids()
+        .filter(|&n| matches!(step.node(n).op, Op::AllReduce { .. }))
+        .count();
+    assert!(
+        collectives > 1,
+        "the small buckets make several all_reduces"
+    );
+    let program = partition(step, &PartitionOptions::default(), &InterpreterTarget).unwrap();
+    let steps: Vec<&Move> = program
+        .steps
+        .iter()
+        .filter_map(|s| match s {
+            Step::Move(ms) => Some(ms),
+            _ => None,
+        })
+        .flatten()
+        .filter(|m| matches!(m, Move::AllReduce { .. }))
+        .collect();
+    assert_eq!(steps.len(), collectives, "one library step per all_reduce");
 }

@@ -1,4 +1,5 @@
-//! `llc-train bench dp`: data-parallel training steps on the interpreter, one rank or
+//! `llc-train bench dp`: data-parallel training steps (on the interpreter or compiled for
+//! this CPU, `--backend`), one rank or
 //! `mpirun -np N` ranks: ms per step, the all-reduce's share of it (time, messages, MB)
 //! and tokens/s of the global batch (N x --batch rows), printed by rank 0. The step's
 //! all-reduce time includes waiting for the slowest rank; the same bytes are then reduced
@@ -10,7 +11,8 @@ use clap::Args;
 use llc_models::{BuildOptions, LlamaConfig, build_forward};
 use llc_passes::{DataParallelOptions, PipelineHooks};
 use llc_runtime::comm::{self, CommStats};
-use llc_runtime::step::{Batch, CpuBackend, StepBackend};
+use llc_runtime::plan_exec::PlanExecutor;
+use llc_runtime::step::{Batch, CpuBackend, PlanBackend, StepBackend};
 use llc_runtime::{Precision, Tensor, init};
 use rand::SeedableRng;
 use std::time::Instant;
@@ -39,6 +41,10 @@ pub struct BenchDpArgs {
     /// Gradient bucket size in MiB.
     #[arg(long, default_value_t = 25)]
     pub bucket_mb: usize,
+    /// Where each rank's step runs: the interpreter, or the step compiled for this CPU
+    /// (its all-reduces run by the plan executor).
+    #[arg(long, value_enum, default_value_t = crate::cli::Backend::Interp)]
+    pub backend: crate::cli::Backend,
 }
 
 /// A seeded batch, different on every rank.
@@ -74,7 +80,33 @@ pub fn dp(a: BenchDpArgs) -> Result<()> {
         .run(&mut m, &mut PipelineHooks::default())?;
     let step = m.function("step").context("no step function")?.clone();
     let initial = init::initial_state(&step, 0, Precision::F32);
-    let mut backend = CpuBackend::new(step, eval, initial, Precision::F32)?.with_comm(comm.clone());
+    let _scratch;
+    let mut backend: Box<dyn StepBackend> = match super::gpu::choose_backend(a.backend)? {
+        super::gpu::BackendKind::Interp => {
+            Box::new(CpuBackend::new(step, eval, initial, Precision::F32)?.with_comm(comm.clone()))
+        }
+        super::gpu::BackendKind::Cpu => {
+            // Each rank compiles its own copy (outside the timed steps).
+            let dir = tempfile::Builder::new()
+                .prefix("llc-bench-dp-")
+                .tempdir()
+                .context("cannot create a scratch directory for the artifact")?;
+            let art = dir.path().join("artifact");
+            super::compile::write_artifact(&step, "cpu", false, &art)?;
+            let exec = PlanExecutor::load(&art)?;
+            let named: Vec<(String, Tensor)> = step
+                .args()
+                .iter()
+                .zip(initial)
+                .filter_map(|(&id, v)| Some((step.node(id).name.clone(), v?)))
+                .collect();
+            _scratch = dir;
+            Box::new(PlanBackend::new(exec, &named)?.with_comm(comm.clone()))
+        }
+        super::gpu::BackendKind::Cuda => {
+            anyhow::bail!("bench dp measures CPU ranks: --backend interp or cpu")
+        }
+    };
     let batch = rank_batch(a.vocab, a.batch, a.seq, rank);
     for _ in 0..a.warmup {
         backend.step(&batch)?;
@@ -107,7 +139,7 @@ pub fn dp(a: BenchDpArgs) -> Result<()> {
         let n = steps as f64;
         let tokens = (a.batch * a.seq * world) as f64 * n;
         println!(
-            "bench dp: {} batch {} x {} per rank, {world} rank{} ({}), {} thread{} each",
+            "bench dp: {} batch {} x {} per rank, {world} rank{} ({}), {} thread{} each, step on {}",
             a.model,
             a.batch,
             a.seq,
@@ -119,6 +151,7 @@ pub fn dp(a: BenchDpArgs) -> Result<()> {
             } else {
                 "s"
             },
+            backend.name(),
         );
         println!(
             "  {:.1} ms/step, {:.0} tokens/s (global batch), all-reduce {:.2} ms/step in {} message{} of {:.2} MB/step, last loss {loss:.4}",

@@ -221,9 +221,9 @@ fn make_backend(
 ) -> Result<Box<dyn StepBackend>> {
     let world = comm.world_size();
     let kind = gpu::choose_backend(a.step.backend)?;
-    if world > 1 && kind != BackendKind::Interp {
+    if world > 1 && kind == BackendKind::Cuda {
         bail!(
-            "a data-parallel run ({world} ranks) executes its step on the interpreter for now: pass --backend interp (the compiled CPU and CUDA plans have no all_reduce step yet)"
+            "a data-parallel run ({world} ranks) executes its step on the CPU for now: pass --backend cpu or interp (the CUDA plan has no NCCL all-reduce yet)"
         );
     }
     let (step, eval) = compile_step(a, cfg, world)?;
@@ -242,7 +242,7 @@ pub(crate) fn step_backend(
 ) -> Result<Box<dyn StepBackend>> {
     let mut backend: Box<dyn StepBackend> = match gpu::choose_backend(args.backend)? {
         BackendKind::Cuda => return gpu::cuda_backend(args, &step, out, weights),
-        BackendKind::Cpu => Box::new(cpu_plan_backend(args, &step, out)?),
+        BackendKind::Cpu => Box::new(cpu_plan_backend(args, &step, out, comm)?),
         BackendKind::Interp => {
             if args.artifact.is_some() {
                 bail!("--artifact runs a compiled step: use it with --backend cpu or cuda");
@@ -259,14 +259,25 @@ pub(crate) fn step_backend(
 
 /// The compiled CPU step: `--artifact`, or the step compiled here for this CPU into
 /// `out/artifact`; parameters seeded as on every backend.
-fn cpu_plan_backend(a: &StepArgs, step: &Function, out: &Path) -> Result<PlanBackend> {
+fn cpu_plan_backend(
+    a: &StepArgs,
+    step: &Function,
+    out: &Path,
+    comm: &Rc<dyn Communicator>,
+) -> Result<PlanBackend> {
     let dir = match &a.artifact {
         Some(dir) => dir.clone(),
         None => {
+            // Rank 0 compiles; the other ranks load its artifact once it is written.
             let dir = out.join("artifact");
-            eprintln!("compiling the step for this CPU into {}", dir.display());
-            let report = super::compile::write_artifact(step, "cpu", false, &dir)?;
-            eprint!("{report}");
+            if comm.rank() == 0 {
+                eprintln!("compiling the step for this CPU into {}", dir.display());
+                let report = super::compile::write_artifact(step, "cpu", false, &dir)?;
+                eprint!("{report}");
+            }
+            if comm.world_size() > 1 {
+                comm.barrier()?;
+            }
             dir
         }
     };
@@ -286,7 +297,7 @@ fn cpu_plan_backend(a: &StepArgs, step: &Function, out: &Path) -> Result<PlanBac
         .zip(init::initial_state(step, a.seed, Precision::F32))
         .filter_map(|(&id, v)| Some((step.node(id).name.clone(), v?)))
         .collect();
-    Ok(PlanBackend::new(exec, &initial)?)
+    Ok(PlanBackend::new(exec, &initial)?.with_comm(comm.clone()))
 }
 
 fn progress_bar(total: u64, start: u64) -> ProgressBar {

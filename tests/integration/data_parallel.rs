@@ -79,6 +79,18 @@ fn text_file(dir: &Path) -> PathBuf {
 /// `--threads 1 train MODEL --data DATA --batch B ... -o OUT` on the interpreter;
 /// checkpoints every 10 steps (and after the last).
 fn train_args(model: &str, data: &Path, batch: usize, steps: usize, out: &Path) -> Vec<String> {
+    train_args_on("interp", model, data, batch, steps, out)
+}
+
+/// [`train_args`] on `backend`.
+fn train_args_on(
+    backend: &str,
+    model: &str,
+    data: &Path,
+    batch: usize,
+    steps: usize,
+    out: &Path,
+) -> Vec<String> {
     [
         "--threads",
         "1",
@@ -103,7 +115,7 @@ fn train_args(model: &str, data: &Path, batch: usize, steps: usize, out: &Path) 
         "--save-every",
         "10",
         "--backend",
-        "interp",
+        backend,
         "-o",
         s(out),
     ]
@@ -125,8 +137,17 @@ fn final_params(out: &Path, cfg: &LlamaConfig) -> Vec<(String, Vec<f32>)> {
     ckpt.params.into_iter().map(|p| (p.name, p.data)).collect()
 }
 
-/// Two ranks at batch 2 (20 steps, resumed at 10) against one rank at batch 4.
+/// Two ranks at batch 2 (20 steps, resumed at 10) against one rank at batch 4, on the
+/// interpreter.
 fn two_ranks_equal_one_rank_at_twice_the_batch(model: &str, cfg: &LlamaConfig) {
+    two_ranks_equal_one_rank_on("interp", model, cfg)
+}
+
+/// [`two_ranks_equal_one_rank_at_twice_the_batch`] with the step on `backend`.
+fn two_ranks_equal_one_rank_on(backend: &str, model: &str, cfg: &LlamaConfig) {
+    let train_args = |model: &str, data: &Path, batch: usize, steps: usize, out: &Path| {
+        train_args_on(backend, model, data, batch, steps, out)
+    };
     let Some(mpirun) = mpirun() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let text = text_file(tmp.path());
@@ -140,6 +161,15 @@ fn two_ranks_equal_one_rank_at_twice_the_batch(model: &str, cfg: &LlamaConfig) {
     let log2a = mpi_ok(&mpirun, 2, &strs(&first));
     assert!(log2a.contains("per rank x 2 ranks"), "{log2a}");
     assert!(log2a.contains("all-reduce (mpi (rank 0 of 2))"), "{log2a}");
+    if backend == "cpu" {
+        // The compiled plan holds the collectives as library steps.
+        assert!(log2a.contains("backend cpu (compiled for"), "{log2a}");
+        let plan = std::fs::read_to_string(two.join("artifact/plan.json")).unwrap();
+        assert!(
+            plan.contains("\"all_reduce\""),
+            "no all_reduce step in the plan"
+        );
+    }
     let rest = train_args(model, &prep, 2, 20, &two);
     let mut rest = strs(&rest);
     rest.push("--resume");
@@ -197,6 +227,13 @@ fn two_ranks_equal_one_rank_at_twice_the_batch(model: &str, cfg: &LlamaConfig) {
 fn two_ranks_equal_one_rank_at_twice_the_batch_tiny() {
     let cfg = LlamaConfig::preset("tiny").unwrap().with_vocab(258);
     two_ranks_equal_one_rank_at_twice_the_batch("tiny", &cfg);
+}
+
+/// The compiled CPU step with its `all_reduce` steps run over MPI by the plan executor.
+#[test]
+fn two_ranks_equal_one_rank_at_twice_the_batch_tiny_compiled_cpu() {
+    let cfg = LlamaConfig::preset("tiny").unwrap().with_vocab(258);
+    two_ranks_equal_one_rank_on("cpu", "tiny", &cfg);
 }
 
 #[test]

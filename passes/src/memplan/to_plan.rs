@@ -207,6 +207,12 @@ pub fn assemble_plan(p: &Program, mp: &MemoryPlan, target: &PlanTarget) -> Plan 
                                 row_elems: (ty(*out).numel() / rows.max(1)) as u64,
                             }
                         }
+                        Move::AllReduce { src, out, kind } => PlanStep::AllReduce {
+                            src: r(*src),
+                            dst: r(*out),
+                            dtype: ty(*src).dtype,
+                            op: *kind,
+                        },
                     });
                 }
             }

@@ -78,7 +78,7 @@ pub(crate) fn build_program(
         let Some(g) = to_walk.pop() else { break };
         for &m in &fu.groups[g].nodes {
             for o in f.operands(m) {
-                if library_moves && is_move(&f.node(m).op) {
+                if is_library_step(&f.node(m).op, library_moves) {
                     // Library data movement reads buffers only.
                     pending.push(o);
                 } else {
@@ -183,8 +183,7 @@ pub(crate) fn build_program(
         let mut members = grp.nodes.clone();
         members.sort_by_key(|m| fu.pos[m.index()]);
         if let [m] = members[..]
-            && library_moves
-            && is_move(&f.node(m).op)
+            && is_library_step(&f.node(m).op, library_moves)
         {
             steps.push(Step::Move(move_step(f, m, &val)));
             priority.push(grp.min_pos);
@@ -371,6 +370,12 @@ fn is_move(op: &Op) -> bool {
     )
 }
 
+/// Ops computed by a library step of their own, not a kernel: collectives always, data
+/// movement when `library_moves`.
+fn is_library_step(op: &Op, library_moves: bool) -> bool {
+    op.is_collective() || (library_moves && is_move(op))
+}
+
 /// Row-major strides of `shape`, in elements.
 fn strides(shape: &[usize]) -> Vec<usize> {
     let mut st = vec![1; shape.len()];
@@ -380,7 +385,7 @@ fn strides(shape: &[usize]) -> Vec<usize> {
     st
 }
 
-/// The data movement computing node `n` (an op for which [`is_move`] holds).
+/// The library step computing node `n` (an op for which [`is_library_step`] holds).
 fn move_step(f: &Function, n: NodeId, val: &dyn Fn(NodeId) -> ValueId) -> Vec<Move> {
     let ops = f.operands(n);
     let out = &f.ty(n).shape;
@@ -438,6 +443,11 @@ fn move_step(f: &Function, n: NodeId, val: &dyn Fn(NodeId) -> ValueId) -> Vec<Mo
             indices: val(ops[0]),
             updates: val(ops[1]),
             out: val(n),
+        }],
+        Op::AllReduce { kind } => vec![Move::AllReduce {
+            src: val(ops[0]),
+            out: val(n),
+            kind: *kind,
         }],
         other => unreachable!("`{}` is not data movement", other.name()),
     }

@@ -121,17 +121,6 @@ pub fn partition_prepared(
     target: &dyn KernelTarget,
 ) -> Result<Program> {
     let order = f.topo_order()?;
-    if let Some(&n) = order.iter().find(|&&n| f.node(n).op.is_collective()) {
-        return Err(PassError::Lowering {
-            pass: "partition",
-            func: f.name.clone(),
-            msg: format!(
-                "%{} = {}: collectives are not plan steps yet; run a data-parallel step on the interpreter (--backend interp)",
-                f.node(n).name,
-                f.node(n).op.name()
-            ),
-        });
-    }
     let mut kinds = classify::classify_nodes(f, &order);
     let splits = split::find_splits(f, &order);
     for &n in &splits.absorbed {

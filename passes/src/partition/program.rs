@@ -135,12 +135,21 @@ pub enum Move {
         /// The summed table.
         out: ValueId,
     },
+    /// `out = all_reduce(src)` over the ranks (a collective: always a library step).
+    AllReduce {
+        /// The rank's operand.
+        src: ValueId,
+        /// The combined value.
+        out: ValueId,
+        /// Sum or mean.
+        kind: llc_ir::CollectiveKind,
+    },
 }
 
 impl Move {
     fn reads(&self) -> [ValueId; 2] {
         match *self {
-            Move::StridedCopy { src, .. } => [src, src],
+            Move::StridedCopy { src, .. } | Move::AllReduce { src, .. } => [src, src],
             Move::Gather { table, indices, .. } => [table, indices],
             Move::ScatterAdd {
                 indices, updates, ..
@@ -151,7 +160,9 @@ impl Move {
     fn writes(&self) -> ValueId {
         match *self {
             Move::StridedCopy { dst, .. } => dst,
-            Move::Gather { out, .. } | Move::ScatterAdd { out, .. } => out,
+            Move::Gather { out, .. }
+            | Move::ScatterAdd { out, .. }
+            | Move::AllReduce { out, .. } => out,
         }
     }
 }

@@ -353,7 +353,9 @@ mod imp {
             Step::Gemm(g) => vec![g.c],
             Step::StridedCopy { dst, .. } => vec![*dst],
             Step::Gather { out, .. } | Step::ScatterAdd { out, .. } => vec![*out],
-            Step::Memset { dst, .. } | Step::Copy { dst, .. } => vec![*dst],
+            Step::Memset { dst, .. } | Step::Copy { dst, .. } | Step::AllReduce { dst, .. } => {
+                vec![*dst]
+            }
         }
     }
 

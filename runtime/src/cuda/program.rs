@@ -467,6 +467,13 @@ impl DeviceProgram {
                         },
                     });
                 }
+                Step::AllReduce { dst, .. } => {
+                    return Err(plan_err(
+                        index,
+                        &format!("all-reduce {}", buffer_name(plan, dst)),
+                        "a data-parallel step runs on the CPU ranks for now (MPI); the GPU plan has no NCCL all-reduce yet".into(),
+                    ));
+                }
                 Step::Memset { dst, value } => ops.push(PlannedOp {
                     index,
                     what: format!("memset {}", buffer_name(plan, dst)),

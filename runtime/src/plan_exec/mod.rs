@@ -18,13 +18,14 @@ mod moves;
 mod native;
 pub mod onednn;
 
+use crate::comm::Communicator;
 use crate::error::{Result, RuntimeError};
 use crate::interp::run_function;
 use crate::tensor::{Precision, Tensor};
 use arena::Arena;
 use llc_ir::artifact::{KERNELS_IR_FILE, NATIVE_FILE, PLAN_FILE, PTX_FILE};
 use llc_ir::plan::{Plan, RegionKind, Step};
-use llc_ir::{DType, Function, TensorType, parse_module};
+use llc_ir::{CollectiveKind, DType, Function, TensorType, parse_module};
 use native::NativeKernels;
 use std::collections::HashMap;
 use std::path::Path;
@@ -207,17 +208,24 @@ impl PlanExecutor {
 
     /// Run every step of the plan once.
     pub fn run(&mut self) -> Result<()> {
+        self.run_in(None)
+    }
+
+    /// [`PlanExecutor::run`] as one rank of `comm`'s data-parallel group: the plan's
+    /// `all_reduce` steps combine over it (without a group they are a single rank's
+    /// identity).
+    pub fn run_in(&mut self, comm: Option<&dyn Communicator>) -> Result<()> {
         for i in 0..self.plan.steps.len() {
             if self.profile.is_some() {
                 let t = std::time::Instant::now();
-                self.run_step(i)?;
+                self.run_step_in(i, comm)?;
                 let secs = t.elapsed().as_secs_f64();
                 let label = self.step_label(i);
                 if let Some(p) = &mut self.profile {
                     p.add(label, secs);
                 }
             } else {
-                self.run_step(i)?;
+                self.run_step_in(i, comm)?;
             }
         }
         Ok(())
@@ -262,12 +270,17 @@ impl PlanExecutor {
             Step::ScatterAdd { .. } => "scatter-add".into(),
             Step::Memset { .. } => "memset".into(),
             Step::Copy { .. } => "copy".into(),
+            Step::AllReduce { .. } => "all-reduce".into(),
         }
     }
 
     /// Run step `i` of the plan alone: a device backend can be compared with this one
     /// plan step at a time.
     pub fn run_step(&mut self, i: usize) -> Result<()> {
+        self.run_step_in(i, None)
+    }
+
+    fn run_step_in(&mut self, i: usize, comm: Option<&dyn Communicator>) -> Result<()> {
         let plan = &self.plan;
         let step = plan
             .steps
@@ -373,6 +386,26 @@ impl PlanExecutor {
             Step::Gemm(g) => gemm::run_gemm(&mut self.arena, g)?,
             Step::Memset { dst, value } => self.arena.fill(dst, *value)?,
             Step::Copy { src, dst } => self.arena.copy(src, dst)?,
+            Step::AllReduce { src, dst, op, .. } => {
+                if src != dst {
+                    self.arena.copy(src, dst)?;
+                }
+                if let Some(comm) = comm.filter(|c| c.world_size() > 1) {
+                    let bytes = self.arena.raw_mut(dst)?;
+                    let mut v: Vec<f32> = bytes
+                        .chunks_exact(4)
+                        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+                        .collect();
+                    comm.all_reduce_sum_f32(&mut v)?;
+                    if *op == CollectiveKind::Mean {
+                        let n = comm.world_size() as f32;
+                        v.iter_mut().for_each(|e| *e /= n);
+                    }
+                    for (b, e) in bytes.chunks_exact_mut(4).zip(&v) {
+                        b.copy_from_slice(&e.to_le_bytes());
+                    }
+                }
+            }
         }
         Ok(())
     }

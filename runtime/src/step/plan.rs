@@ -6,14 +6,18 @@
 //! `eval_loss` runs the step on a snapshot of the persistent regions and puts them back.
 
 use super::backend::{Batch, StepBackend, StepMetrics};
+use crate::comm::Communicator;
 use crate::error::{Result, RuntimeError};
 use crate::plan_exec::PlanExecutor;
 use crate::tensor::Tensor;
 use llc_ir::ArgRole;
+use std::rc::Rc;
 
 /// Owns an executor whose arena holds the parameters and optimizer state.
 pub struct PlanBackend {
     exec: PlanExecutor,
+    /// The data-parallel group the step's `all_reduce`s run over (one rank without).
+    comm: Option<Rc<dyn Communicator>>,
 }
 
 fn plan_err(msg: String) -> RuntimeError {
@@ -43,7 +47,13 @@ impl PlanBackend {
                 .ok_or_else(|| plan_err(format!("no initial value for %{name}")))?;
             exec.set_arg(name, &v.1)?;
         }
-        Ok(PlanBackend { exec })
+        Ok(PlanBackend { exec, comm: None })
+    }
+
+    /// The same backend as one rank of `comm` (a data-parallel step).
+    pub fn with_comm(mut self, comm: Rc<dyn Communicator>) -> Self {
+        self.comm = Some(comm);
+        self
     }
 
     /// The executor (for checks and benchmarks).
@@ -91,7 +101,7 @@ impl StepBackend for PlanBackend {
 
     fn step(&mut self, batch: &Batch) -> Result<StepMetrics> {
         self.write_batch(batch)?;
-        self.exec.run()?;
+        self.exec.run_in(self.comm.as_deref())?;
         Ok(StepMetrics {
             loss: self.scalar("loss")?,
             grad_norm: self.scalar("grad_norm")?,
@@ -102,6 +112,8 @@ impl StepBackend for PlanBackend {
     fn eval_loss(&mut self, batch: &Batch) -> Result<f64> {
         self.write_batch(batch)?;
         let snap = self.exec.snapshot();
+        // Validation runs on one rank: its collectives must not wait for the others (the
+        // update they feed is undone).
         let r = self.exec.run();
         self.exec.restore(&snap);
         r?;
